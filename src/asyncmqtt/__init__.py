@@ -1,0 +1,1 @@
+"""asyncmqtt: the idiomatic asyncio MQTT client."""

@@ -1,0 +1,160 @@
+"""The exception tree.
+
+Every failure the library reports derives from ``MqttError``::
+
+    MqttError
+    ├── MqttCodeError            the broker answered with a failure reason code
+    ├── MqttReentrantError       a Client entered while it is already in use
+    ├── MqttConnectError         the connection could not be established (carries the stage)
+    ├── ConnectionLostError      an established connection ended
+    ├── SessionLostError         the broker had no session for messages still in flight
+    ├── PublishWithdrawnError    a publish timed out / was cancelled before it was written
+    └── ProtocolError            the peer broke the protocol; carries the reason code to answer with
+        ├── MalformedPacketError        0x81
+        ├── ProtocolViolationError      0x82
+        ├── PacketTooLargeError         0x95
+        ├── ReceiveMaximumExceededError 0x93
+        └── TopicAliasInvalidError      0x94
+
+Local misuse (a bad topic, an out-of-range QoS, a property that does not belong to the packet)
+is not an ``MqttError``: it raises ``TypeError`` or ``ValueError`` at the call, before anything is
+sent. This module is pure: the sans-I/O core imports it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .protocol.properties import Properties
+
+__all__ = (
+    "ConnectionLostError",
+    "MalformedPacketError",
+    "MqttCodeError",
+    "MqttConnectError",
+    "MqttError",
+    "MqttReentrantError",
+    "PacketTooLargeError",
+    "ProtocolError",
+    "ProtocolViolationError",
+    "PublishWithdrawnError",
+    "ReceiveMaximumExceededError",
+    "SessionLostError",
+    "TopicAliasInvalidError",
+)
+
+
+class MqttError(Exception):
+    """The root of every error this library raises for a failure of MQTT or of the network."""
+
+
+class MqttCodeError(MqttError):
+    """The broker answered with a reason code that means failure.
+
+    ``rc`` (also ``reason_code``) is the code: an int-valued enum for one code, or for
+    SUBACK / UNSUBACK the tuple of codes, one per topic filter. ``properties`` are the
+    properties of the packet that carried it (MQTT 5), if any.
+    """
+
+    def __init__(
+        self,
+        rc: int | tuple[int, ...] | None,
+        *args: object,
+        properties: Properties | None = None,
+    ) -> None:
+        super().__init__(rc, *args)
+        self.rc = rc
+        self.properties = properties
+
+    @property
+    def reason_code(self) -> int | tuple[int, ...] | None:
+        return self.rc
+
+    def __str__(self) -> str:
+        rc = self.rc
+        if isinstance(rc, tuple):
+            code = ", ".join(_describe_code(c) for c in rc)
+        else:
+            code = _describe_code(rc)
+        text = " ".join(str(a) for a in self.args[1:])
+        return f"[code:{code}] {text}".rstrip()
+
+
+def _describe_code(code: int | None) -> str:
+    if code is None:
+        return "None"
+    name = getattr(code, "name", None)
+    return f"{int(code)} {name}" if name else str(int(code))
+
+
+class MqttReentrantError(MqttError):
+    """A Client was entered while it was already entered (nested or concurrent use)."""
+
+
+class MqttConnectError(MqttError):
+    """Connecting failed. ``stage`` names where: resolve, tcp, proxy, tls, websocket, connack."""
+
+    def __init__(self, message: str, *, stage: str, address: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.address = address
+
+
+class ConnectionLostError(MqttError):
+    """The network connection ended (the cause, if any, is chained as ``__cause__``)."""
+
+
+class SessionLostError(MqttError):
+    """The broker resumed without our session, and the policy was to fail what was in flight."""
+
+
+class PublishWithdrawnError(MqttError):
+    """A publish was cancelled or timed out before any of its bytes were written.
+
+    It was removed from the session: the broker never saw it. Compare ``TimeoutError`` /
+    ``CancelledError`` for a publish already written, which stays in the session.
+    """
+
+
+class ProtocolError(MqttError):
+    """The peer sent something the protocol forbids.
+
+    ``reason_code`` is the MQTT 5 DISCONNECT reason code to answer with.
+    """
+
+    default_reason_code = 0x82
+
+    def __init__(self, message: str, reason_code: int | None = None) -> None:
+        super().__init__(message)
+        self.reason_code = self.default_reason_code if reason_code is None else reason_code
+
+
+class MalformedPacketError(ProtocolError):
+    """The bytes cannot be parsed as the packet they claim to be (0x81)."""
+
+    default_reason_code = 0x81
+
+
+class ProtocolViolationError(ProtocolError):
+    """The packet parses but breaks a rule of the protocol (0x82)."""
+
+    default_reason_code = 0x82
+
+
+class PacketTooLargeError(ProtocolError):
+    """A packet exceeds the maximum packet size we announced (0x95)."""
+
+    default_reason_code = 0x95
+
+
+class ReceiveMaximumExceededError(ProtocolError):
+    """The peer sent more unacknowledged QoS 1/2 publishes than our Receive Maximum (0x93)."""
+
+    default_reason_code = 0x93
+
+
+class TopicAliasInvalidError(ProtocolError):
+    """The peer used a topic alias that is zero, above our maximum, or not yet defined (0x94)."""
+
+    default_reason_code = 0x94

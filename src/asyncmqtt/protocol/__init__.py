@@ -1,0 +1,1 @@
+"""The sans-I/O MQTT protocol engine: no asyncio, socket, ssl, time or random."""

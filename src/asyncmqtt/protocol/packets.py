@@ -1,0 +1,214 @@
+"""The wire model: one immutable value type per MQTT control packet.
+
+Packets are ``NamedTuple`` classes rather than frozen dataclasses: a frozen dataclass spends
+about 2 us in ``__init__`` on this machine (every field goes through ``object.__setattr__``),
+while a NamedTuple is built in about 0.15 us, and the decoder builds one for every PUBLISH it
+reads. They stay immutable and typed. Tuple equality would let a ``PubAck`` equal a ``PubRec``
+with the same fields, so ``__eq__`` and ``__hash__`` are replaced to take the type into account.
+
+Field names follow the specification. ``reason_code`` fields are plain ints typed by the enum of
+their packet (see ``enums``); MQTT 3.1.x packets carry ``NO_PROPERTIES``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .enums import PacketType, ProtocolVersion, RetainHandling
+from .properties import NO_PROPERTIES, Properties
+
+__all__ = (
+    "Auth",
+    "ConnAck",
+    "Connect",
+    "Disconnect",
+    "Packet",
+    "PingReq",
+    "PingResp",
+    "PubAck",
+    "PubComp",
+    "PubRec",
+    "PubRel",
+    "Publish",
+    "SubAck",
+    "Subscribe",
+    "Subscription",
+    "UnsubAck",
+    "Unsubscribe",
+    "WillMessage",
+)
+
+
+class WillMessage(NamedTuple):
+    """The will carried in CONNECT: published by the broker if we vanish."""
+
+    topic: str
+    payload: bytes = b""
+    qos: int = 0
+    retain: bool = False
+    properties: Properties = NO_PROPERTIES
+
+
+class Connect(NamedTuple):
+    client_id: str = ""
+    clean_start: bool = True  # "clean session" in MQTT 3.1.x
+    keep_alive: int = 60
+    username: str | None = None
+    password: bytes | None = None
+    will: WillMessage | None = None
+    protocol_version: ProtocolVersion = ProtocolVersion.V5
+    properties: Properties = NO_PROPERTIES
+
+
+class ConnAck(NamedTuple):
+    session_present: bool = False
+    reason_code: int = 0  # ConnAckReasonCode (5.0) or ConnectReturnCode (3.1.x)
+    properties: Properties = NO_PROPERTIES
+
+
+class Publish(NamedTuple):
+    """An application message on the wire.
+
+    ``topic`` may be "" when ``properties.topic_alias`` names the topic (MQTT 5).
+    ``packet_id`` is None for QoS 0 and an int in 1..65535 otherwise.
+    """
+
+    topic: str
+    payload: bytes = b""
+    qos: int = 0
+    retain: bool = False
+    dup: bool = False
+    packet_id: int | None = None
+    properties: Properties = NO_PROPERTIES
+
+
+class PubAck(NamedTuple):
+    packet_id: int
+    reason_code: int = 0  # PubAckReasonCode
+    properties: Properties = NO_PROPERTIES
+
+
+class PubRec(NamedTuple):
+    packet_id: int
+    reason_code: int = 0  # PubRecReasonCode
+    properties: Properties = NO_PROPERTIES
+
+
+class PubRel(NamedTuple):
+    packet_id: int
+    reason_code: int = 0  # PubRelReasonCode
+    properties: Properties = NO_PROPERTIES
+
+
+class PubComp(NamedTuple):
+    packet_id: int
+    reason_code: int = 0  # PubCompReasonCode
+    properties: Properties = NO_PROPERTIES
+
+
+class Subscription(NamedTuple):
+    """One topic filter of a SUBSCRIBE with its options (the options other than QoS are 5.0)."""
+
+    topic_filter: str
+    qos: int = 0
+    no_local: bool = False
+    retain_as_published: bool = False
+    retain_handling: RetainHandling = RetainHandling.SEND_ON_SUBSCRIBE
+
+
+class Subscribe(NamedTuple):
+    packet_id: int
+    subscriptions: tuple[Subscription, ...]
+    properties: Properties = NO_PROPERTIES
+
+
+class SubAck(NamedTuple):
+    packet_id: int
+    reason_codes: tuple[int, ...]  # SubAckReasonCode, one per filter
+    properties: Properties = NO_PROPERTIES
+
+
+class Unsubscribe(NamedTuple):
+    packet_id: int
+    topic_filters: tuple[str, ...]
+    properties: Properties = NO_PROPERTIES
+
+
+class UnsubAck(NamedTuple):
+    packet_id: int
+    reason_codes: tuple[int, ...] = ()  # UnsubAckReasonCode per filter; empty in 3.1.x
+    properties: Properties = NO_PROPERTIES
+
+
+class PingReq(NamedTuple):
+    pass
+
+
+class PingResp(NamedTuple):
+    pass
+
+
+class Disconnect(NamedTuple):
+    reason_code: int = 0  # DisconnectReasonCode
+    properties: Properties = NO_PROPERTIES
+
+
+class Auth(NamedTuple):
+    reason_code: int = 0  # AuthReasonCode
+    properties: Properties = NO_PROPERTIES
+
+
+Packet = (
+    Connect
+    | ConnAck
+    | Publish
+    | PubAck
+    | PubRec
+    | PubRel
+    | PubComp
+    | Subscribe
+    | SubAck
+    | Unsubscribe
+    | UnsubAck
+    | PingReq
+    | PingResp
+    | Disconnect
+    | Auth
+)
+
+PACKET_TYPES: dict[type[tuple[object, ...]], PacketType] = {
+    Connect: PacketType.CONNECT,
+    ConnAck: PacketType.CONNACK,
+    Publish: PacketType.PUBLISH,
+    PubAck: PacketType.PUBACK,
+    PubRec: PacketType.PUBREC,
+    PubRel: PacketType.PUBREL,
+    PubComp: PacketType.PUBCOMP,
+    Subscribe: PacketType.SUBSCRIBE,
+    SubAck: PacketType.SUBACK,
+    Unsubscribe: PacketType.UNSUBSCRIBE,
+    UnsubAck: PacketType.UNSUBACK,
+    PingReq: PacketType.PINGREQ,
+    PingResp: PacketType.PINGRESP,
+    Disconnect: PacketType.DISCONNECT,
+    Auth: PacketType.AUTH,
+}
+"""Each packet class with its control packet type."""
+
+
+def _typed_eq(self: tuple[object, ...], other: object) -> bool:
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _typed_ne(self: tuple[object, ...], other: object) -> bool:
+    return not _typed_eq(self, other)
+
+
+def _typed_hash(self: tuple[object, ...]) -> int:
+    return hash((type(self).__name__, tuple(self)))
+
+
+for _cls in (*PACKET_TYPES, WillMessage, Subscription):
+    _cls.__eq__ = _typed_eq  # type: ignore[assignment,method-assign]
+    _cls.__ne__ = _typed_ne  # type: ignore[assignment,method-assign]
+    _cls.__hash__ = _typed_hash  # type: ignore[assignment,method-assign]
