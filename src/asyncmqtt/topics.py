@@ -1,0 +1,67 @@
+"""The public ``Topic`` and ``Wildcard`` types, compatible with aiomqtt 2.x.
+
+As in aiomqtt, both are frozen dataclasses with a single field ``value``, ``str()`` gives the
+value back, and ``Topic`` is a subclass of ``Wildcard`` (a topic name is also a filter that
+matches only itself). Equality is dataclass equality, also as in aiomqtt: values of the same
+class compare by ``value``, and nothing else is equal to them, so ``Topic("a") != "a"`` and
+``Topic("a") != Wildcard("a")``. Both are hashable.
+
+Unlike aiomqtt, validation and matching follow the specification to the letter (the functions
+in ``protocol.topics``): lengths are counted in UTF-8 bytes, the null character is refused,
+``$SYS/...`` topics are not matched by filters starting with a wildcard, and shared
+subscriptions ``$share/{group}/{filter}`` are checked and match by their inner filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from .protocol.topics import matches, validate_topic_filter, validate_topic_name
+
+__all__ = ("Topic", "TopicLike", "Wildcard", "WildcardLike")
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcard:
+    """A topic filter: what a client subscribes to, optionally with ``+`` and ``#`` wildcards.
+
+    Raises ``TypeError`` if ``value`` is not a ``str`` and ``ValueError`` if it is not a valid
+    topic filter, with a message naming the value and the rule it breaks.
+    """
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __post_init__(self) -> None:
+        validate_topic_filter(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Topic(Wildcard):
+    """A topic name: what a message is published to. It holds no wildcards.
+
+    Raises ``TypeError`` if ``value`` is not a ``str`` and ``ValueError`` if it is not a valid
+    topic name, with a message naming the value and the rule it breaks.
+    """
+
+    def __post_init__(self) -> None:
+        validate_topic_name(self.value)
+
+    def matches(self, wildcard: WildcardLike) -> bool:
+        """Whether a subscription to ``wildcard`` receives messages published to this topic.
+
+        A ``str`` is validated as a topic filter first (``ValueError`` if it is not one).
+        """
+        if isinstance(wildcard, Wildcard):
+            topic_filter = wildcard.value
+        else:
+            validate_topic_filter(wildcard)
+            topic_filter = wildcard
+        return matches(topic_filter, self.value)
+
+
+TopicLike: TypeAlias = str | Topic
+WildcardLike: TypeAlias = str | Wildcard
