@@ -1,0 +1,469 @@
+"""Start real mosquitto brokers for tests, benchmarks and the demo.
+
+Theory of operation: a ``Mosquitto`` object owns one temporary directory holding the config file,
+the password and ACL files, the broker log and the persistence database. ``start()`` picks a free
+loopback port for every listener that has none yet (bind a socket to port 0, read the port, close
+it), writes the config and runs ``mosquitto -c FILE`` in the foreground as a child process. The
+broker is ready when its log says "running" (it writes that line only after every listener is
+open) and a TCP connection to every listener succeeds. Another program may grab a chosen port
+between our probe and mosquitto's bind; mosquitto then exits with "Address already in use", and
+``start()`` picks new ports and tries again. ``stop()`` sends SIGTERM (which also saves the
+persistence database) and SIGKILL if the broker lingers, but keeps the ports, so ``restart()``
+brings the same broker back on the same port with its persisted sessions. ``close()`` stops the
+broker and deletes the directory.
+
+Listeners are kept as a list of blocks so that TLS, WebSocket and Unix-socket listeners can be
+added next to the plain TCP one; every listener binds 127.0.0.1 only.
+
+No pytest here: benchmarks and scripts import this module too, after putting ``tests/`` on
+``sys.path``::
+
+    from broker import Mosquitto
+
+    with Mosquitto() as broker:
+        print(broker.host, broker.port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypedDict
+
+__all__ = (
+    "INSTALL_HINT",
+    "BrokerError",
+    "Mosquitto",
+    "MosquittoOptions",
+    "TcpListener",
+    "find_mosquitto",
+)
+
+INSTALL_HINT = "apt-get update && apt-get install -y mosquitto mosquitto-clients"
+LOOPBACK = "127.0.0.1"
+
+# Debian installs the broker in /usr/sbin, which is not on an ordinary user's PATH.
+_SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")
+_STARTUP_DEADLINE = 10.0  # seconds; mosquitto is normally ready in well under 0.1 s
+_STOP_TIMEOUT = 5.0  # seconds to wait after SIGTERM before SIGKILL
+_PORT_ATTEMPTS = 5  # fresh port choices before giving up on "Address already in use"
+_POLL_INTERVAL = 0.01
+_RUNNING_LINE = " running"  # the tail of "mosquitto version X running"
+_ADDRESS_IN_USE = "Address already in use"
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or stopped; the message carries its output."""
+
+
+class MosquittoOptions(TypedDict, total=False):
+    """The keyword arguments of ``Mosquitto``, for typed factories such as the test fixture."""
+
+    anonymous: bool
+    users: Mapping[str, str] | None
+    acl: str | None
+    persistence: bool
+    max_inflight_messages: int | None
+    max_queued_messages: int | None
+    max_packet_size: int | None
+    extra: str | Sequence[str]
+    log_type: str | Sequence[str]
+
+
+def find_mosquitto(name: str = "mosquitto") -> str | None:
+    """Return the path of a mosquitto executable (``mosquitto``, ``mosquitto_passwd``) or None."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    for directory in _SBIN_DIRS:
+        candidate = Path(directory, name)
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def _free_port() -> int:
+    """A loopback TCP port that nobody held a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class TcpListener:
+    """A plain MQTT-over-TCP listener on the loopback interface."""
+
+    port: int | None = None
+
+    def config_lines(self, auth_lines: Sequence[str]) -> list[str]:
+        if self.port is None:
+            raise RuntimeError("a listener needs its port before the config is written")
+        return [f"listener {self.port} {LOOPBACK}", "protocol mqtt", *auth_lines]
+
+
+class _Runtime:
+    """What must be released even if a Mosquitto object is dropped without close()."""
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="asyncmqtt-mosquitto-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def release(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class Mosquitto:
+    """A mosquitto broker on 127.0.0.1, usable as a sync or async context manager.
+
+    Keyword arguments:
+        anonymous: allow clients without a username.
+        users: ``{"name": "password"}`` written to a password file.
+        acl: the text of an ACL file (mosquitto's ``user``/``topic``/``pattern`` lines).
+        persistence: keep sessions and retained messages across ``restart()``.
+        max_inflight_messages, max_queued_messages, max_packet_size: the mosquitto options of
+            the same names (left at mosquitto's defaults when None).
+        extra: raw config lines, placed before the listeners.
+        log_type: mosquitto ``log_type`` values; must include "notice" or "all", because
+            ``start()`` waits for the "running" notice. Benchmarks pass
+            ``("error", "warning", "notice")`` so that the log does not cost throughput.
+    """
+
+    host = LOOPBACK
+
+    def __init__(
+        self,
+        *,
+        anonymous: bool = True,
+        users: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        persistence: bool = False,
+        max_inflight_messages: int | None = None,
+        max_queued_messages: int | None = None,
+        max_packet_size: int | None = None,
+        extra: str | Sequence[str] = (),
+        log_type: str | Sequence[str] = "all",
+    ) -> None:
+        self._anonymous = _check_bool("anonymous", anonymous)
+        self._users = _check_users(users)
+        self._acl = _check_optional_str("acl", acl)
+        self._persistence = _check_bool("persistence", persistence)
+        self._limits = {
+            "max_inflight_messages": _check_limit("max_inflight_messages", max_inflight_messages),
+            "max_queued_messages": _check_limit("max_queued_messages", max_queued_messages),
+            "max_packet_size": _check_limit("max_packet_size", max_packet_size),
+        }
+        self._extra = _check_lines("extra", extra)
+        self._log_types = _check_log_types(log_type)
+        self.listeners: list[TcpListener] = [TcpListener()]
+        self._runtime = _Runtime()
+        self._closed = False
+        weakref.finalize(self, self._runtime.release)
+
+    # -- public attributes ------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port of the plain TCP listener, chosen by the first ``start()``."""
+        port = self.listeners[0].port
+        if port is None:
+            raise RuntimeError("Mosquitto.port is chosen by start(); start the broker first")
+        return port
+
+    @property
+    def log_path(self) -> Path:
+        return self._runtime.workdir / "mosquitto.log"
+
+    @property
+    def running(self) -> bool:
+        process = self._runtime.process
+        return process is not None and process.poll() is None
+
+    def log_text(self) -> str:
+        """The whole broker log so far ("" before the first start)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 80) -> str:
+        """The last ``lines`` lines of the broker log, for failure reports."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the broker and return once it accepts connections on every listener."""
+        if self._closed:
+            raise RuntimeError("this Mosquitto was closed; create a new one")
+        if self.running:
+            raise RuntimeError(f"mosquitto is already running on port {self.port}")
+        executable = find_mosquitto()
+        if executable is None:
+            raise BrokerError(f"mosquitto is not installed; install it with: {INSTALL_HINT}")
+        self._write_auth_files()
+        for _attempt in range(_PORT_ATTEMPTS):
+            fresh = [listener for listener in self.listeners if listener.port is None]
+            for listener in fresh:
+                listener.port = _free_port()
+            try:
+                self._launch(executable)
+            except _AddressInUse as error:
+                if not fresh:
+                    # A restart must keep its port, so there is nothing to retry with.
+                    raise BrokerError(str(error)) from None
+                for listener in fresh:
+                    listener.port = None
+            else:
+                return
+        raise BrokerError(f"no free port found for mosquitto in {_PORT_ATTEMPTS} attempts")
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL); ports and persisted data are kept."""
+        process = self._runtime.process
+        if process is None:
+            return
+        self._runtime.process = None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the broker and delete its directory (config, log, persistence)."""
+        self.stop()
+        self._closed = True
+        self._runtime.release()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        # start() blocks for a few tens of milliseconds; keep the event loop responsive.
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.close)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path:
+        return self._runtime.workdir / name
+
+    def _write_auth_files(self) -> None:
+        if self._users:
+            _write_password_file(self._path("passwd"), self._users)
+        if self._acl is not None:
+            self._path("acl").write_text(self._acl.rstrip("\n") + "\n")
+
+    def _config_text(self) -> str:
+        lines = ["per_listener_settings true"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # Started as root, mosquitto drops to user "mosquitto", which cannot read our
+            # root-owned temporary files.
+            lines.append("user root")
+        lines += [f"log_dest file {self.log_path}", "log_timestamp_format %Y-%m-%dT%H:%M:%S"]
+        lines += [f"log_type {log_type}" for log_type in self._log_types]
+        if self._persistence:
+            data_dir = self._path("data")
+            data_dir.mkdir(exist_ok=True)
+            lines += ["persistence true", f"persistence_location {data_dir}/"]
+        lines += [f"{name} {value}" for name, value in self._limits.items() if value is not None]
+        lines += self._extra
+        auth_lines = [f"allow_anonymous {str(self._anonymous).lower()}"]
+        if self._users:
+            auth_lines.append(f"password_file {self._path('passwd')}")
+        if self._acl is not None:
+            auth_lines.append(f"acl_file {self._path('acl')}")
+        for listener in self.listeners:
+            lines += listener.config_lines(auth_lines)
+        return "\n".join(lines) + "\n"
+
+    def _launch(self, executable: str) -> None:
+        config = self._path("mosquitto.conf")
+        config.write_text(self._config_text())
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        stderr_path = self._path("stderr.txt")
+        with stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                [executable, "-c", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        self._runtime.process = process
+        try:
+            self._wait_until_ready(process, log_start, stderr_path)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_ready(
+        self, process: subprocess.Popen[bytes], log_start: int, stderr_path: Path
+    ) -> None:
+        deadline = time.monotonic() + _STARTUP_DEADLINE
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                log = self._log_since(log_start)
+                report = _failure_report(
+                    f"mosquitto exited with status {process.returncode} while starting",
+                    log,
+                    stderr_path.read_text(errors="replace"),
+                )
+                if _ADDRESS_IN_USE in log:
+                    raise _AddressInUse(report)
+                raise BrokerError(report)
+            if _RUNNING_LINE in self._log_since(log_start) and self._accepts_connections():
+                return
+            time.sleep(_POLL_INTERVAL)
+        raise BrokerError(
+            _failure_report(
+                f"mosquitto did not accept connections within {_STARTUP_DEADLINE} s",
+                self._log_since(log_start),
+                stderr_path.read_text(errors="replace"),
+            )
+        )
+
+    def _accepts_connections(self) -> bool:
+        for listener in self.listeners:
+            try:
+                with socket.create_connection((LOOPBACK, listener.port or 0), timeout=0.2):
+                    pass
+            except OSError:
+                return False
+        return True
+
+
+class _AddressInUse(BrokerError):
+    """mosquitto could not bind a chosen port: someone took it after we probed it."""
+
+
+def _failure_report(summary: str, log: str, stderr: str) -> str:
+    return f"{summary}\n--- mosquitto log ---\n{log.strip()}\n--- stderr ---\n{stderr.strip()}"
+
+
+def _write_password_file(path: Path, users: Mapping[str, str]) -> None:
+    tool = find_mosquitto("mosquitto_passwd")
+    if tool is None:
+        raise BrokerError(f"mosquitto_passwd is not installed; install it with: {INSTALL_HINT}")
+    path.unlink(missing_ok=True)
+    for index, (name, password) in enumerate(users.items()):
+        create = ["-c"] if index == 0 else []
+        result = subprocess.run(
+            [tool, *create, "-b", str(path), name, password],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BrokerError(f"mosquitto_passwd failed for user {name!r}: {result.stderr}")
+
+
+# -- argument checks: a bad option raises at the call, naming the value and the rule ----------
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def _check_optional_str(name: str, value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {value!r}")
+    return value
+
+
+def _check_users(users: object) -> dict[str, str]:
+    if users is None:
+        return {}
+    if not isinstance(users, Mapping):
+        raise TypeError(f"users must be a mapping of name to password, got {users!r}")
+    checked: dict[str, str] = {}
+    for name, password in users.items():
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise TypeError(f"users must map str to str, got {name!r}: {type(password).__name__}")
+        # mosquitto's password file is "name:hash" lines.
+        if not name or ":" in name or "\n" in name:
+            raise ValueError(f"user name {name!r} must be non-empty without ':' or newlines")
+        if "\n" in password:
+            raise ValueError(f"the password of user {name!r} must not contain a newline")
+        checked[name] = password
+    return checked
+
+
+def _check_limit(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _check_lines(name: str, value: object) -> list[str]:
+    if isinstance(value, str):
+        return value.splitlines()
+    if not isinstance(value, Sequence) or not all(isinstance(line, str) for line in value):
+        raise TypeError(f"{name} must be a str or a sequence of str, got {value!r}")
+    lines: list[str] = []
+    for line in value:
+        lines += line.splitlines()
+    return lines
+
+
+def _check_log_types(value: object) -> list[str]:
+    log_types = _check_lines("log_type", value.split() if isinstance(value, str) else value)
+    if "all" not in log_types and "notice" not in log_types:
+        raise ValueError(
+            f"log_type must include 'notice' or 'all' (start() waits for the 'running' notice),"
+            f" got {value!r}"
+        )
+    return log_types
