@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -307,3 +309,26 @@ def test_missing_mosquitto_fails_and_stops_ci(
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="apt-get install -y mosquitto mosquitto-clients"):
         conftest.require_mosquitto()
+
+
+def test_run_with_broker_script_points_the_command_at_a_live_broker() -> None:
+    script = Path(__file__).parent.parent / "scripts" / "run_with_broker.py"
+    command = (
+        "import os, socket, sys\n"
+        "address = (os.environ['MQTT_HOST'], int(os.environ['MQTT_PORT']))\n"
+        "with socket.create_connection(address, timeout=5) as connection:\n"
+        f"    connection.sendall({CONNECT_V311!r})\n"
+        "    answer = connection.makefile('rb').read(4)\n"
+        f"sys.exit(0 if answer == {CONNACK_ACCEPTED!r} else 42)\n"
+    )
+    passed = subprocess.run([sys.executable, script, sys.executable, "-c", command], check=False)
+    failed = subprocess.run(
+        [sys.executable, script, "--", sys.executable, "-c", "raise SystemExit(7)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert passed.returncode == 0
+    assert failed.returncode == 7
+    assert "exited with status 7; the broker log ends with:" in failed.stderr

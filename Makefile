@@ -1,0 +1,47 @@
+# Developer and CI entry points. Every target first makes sure .venv exists and holds the project
+# (editable) with its test and lint tools; it reinstalls when pyproject.toml changes.
+# System packages (mosquitto, make, python3-venv) are installed by .ci/run, not here.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROTOCOL_SOURCES := src/asyncmqtt/protocol/*
+
+.PHONY: install lint test demo bench clean
+
+install: $(INSTALLED)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	touch $@
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict src
+
+# The whole suite with coverage; the sans-I/O protocol core must keep 100% branch coverage.
+test: lint
+	$(BIN)/coverage erase
+	$(BIN)/pytest -p no:cacheprovider --cov=asyncmqtt --cov-branch --cov-report=term-missing
+	$(BIN)/coverage report --include='$(PROTOCOL_SOURCES)' --fail-under=100
+
+demo: $(INSTALLED)
+	@test -f examples/demo.py || { \
+		echo "make demo: examples/demo.py does not exist yet (the demo is still to be written)" >&2; \
+		exit 1; }
+	$(BIN)/python scripts/run_with_broker.py $(BIN)/python examples/demo.py
+
+bench: $(INSTALLED)
+	@test -f benchmarks/codec.py || { \
+		echo "make bench: benchmarks/codec.py does not exist yet" >&2; \
+		exit 1; }
+	$(BIN)/python benchmarks/codec.py
+
+# Removes test and build leftovers; keeps .venv.
+clean:
+	rm -rf .coverage .coverage.* htmlcov build dist .pytest_cache
