@@ -253,19 +253,55 @@ def test_startup_failure_reports_mosquitto_output() -> None:
     broker.close()
 
 
-def test_failing_test_report_carries_broker_log(pytester: pytest.Pytester) -> None:
+def test_conftest_in_a_scratch_session(pytester: pytest.Pytester) -> None:
+    """Run a copy of the conftest in a session of its own, to see what only a session shows."""
     here = Path(__file__).parent
     pytester.makeconftest((here / "conftest.py").read_text())
     pytester.makepyfile(broker=(here / "broker.py").read_text())
     pytester.makepyfile(
-        """
+        test_top="""
+        import asyncio
+
+        async def test_unmarked():
+            assert type(asyncio.get_running_loop()) is asyncio.SelectorEventLoop
+
         def test_fails(mosquitto):
             assert False, "on purpose"
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*mosquitto log (port *), last lines*", "*running*"])
+    pytester.mkdir("client")
+    pytester.makepyfile(
+        **{
+            "client/test_loops": """
+            import asyncio, uvloop
+
+            LOOPS = {"asyncio": asyncio.SelectorEventLoop, "uvloop": uvloop.Loop}
+
+            async def test_loop(request):
+                assert type(asyncio.get_running_loop()) is LOOPS[request.node.callspec.id]
+            """
+        }
+    )
+    pytester.makeini(
+        """
+        [pytest]
+        asyncio_mode = auto
+        asyncio_default_fixture_loop_scope = function
+        filterwarnings = error
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*client/test_loops.py::test_loop?asyncio? PASSED*",
+            "*client/test_loops.py::test_loop?uvloop? PASSED*",
+            "*test_top.py::test_unmarked PASSED*",
+        ]
+    )
+    # The failed test's report ends with the log of the broker it used.
+    result.stdout.fnmatch_lines(["*mosquitto log (port *), last lines*", "*version * running*"])
 
 
 @pytest.mark.parametrize(
