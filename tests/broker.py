@@ -39,11 +39,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypedDict
+from typing import Protocol, Self, TypedDict
 
 __all__ = (
     "INSTALL_HINT",
     "BrokerError",
+    "Listener",
     "Mosquitto",
     "MosquittoOptions",
     "TcpListener",
@@ -59,6 +60,7 @@ _STARTUP_DEADLINE = 10.0  # seconds; mosquitto is normally ready in well under 0
 _STOP_TIMEOUT = 5.0  # seconds to wait after SIGTERM before SIGKILL
 _PORT_ATTEMPTS = 5  # fresh port choices before giving up on "Address already in use"
 _POLL_INTERVAL = 0.01
+_TAIL_BYTES = 64 * 1024
 _RUNNING_LINE = " running"  # the tail of "mosquitto version X running"
 _ADDRESS_IN_USE = "Address already in use"
 
@@ -99,6 +101,14 @@ def _free_port() -> int:
         probe.bind((LOOPBACK, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class Listener(Protocol):
+    """One ``listener`` block of the config. TLS, WebSocket and Unix-socket kinds come later."""
+
+    port: int | None  # None until start() picks a free one
+
+    def config_lines(self, auth_lines: Sequence[str]) -> list[str]: ...
 
 
 @dataclass
@@ -169,7 +179,7 @@ class Mosquitto:
         }
         self._extra = _check_lines("extra", extra)
         self._log_types = _check_log_types(log_type)
-        self.listeners: list[TcpListener] = [TcpListener()]
+        self.listeners: list[Listener] = [TcpListener()]
         self._runtime = _Runtime()
         self._closed = False
         weakref.finalize(self, self._runtime.release)
@@ -179,7 +189,7 @@ class Mosquitto:
     @property
     def port(self) -> int:
         """The port of the plain TCP listener, chosen by the first ``start()``."""
-        port = self.listeners[0].port
+        port = next(item.port for item in self.listeners if isinstance(item, TcpListener))
         if port is None:
             raise RuntimeError("Mosquitto.port is chosen by start(); start the broker first")
         return port
@@ -210,7 +220,13 @@ class Mosquitto:
 
     def log_tail(self, lines: int = 80) -> str:
         """The last ``lines`` lines of the broker log, for failure reports."""
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        try:
+            size = self.log_path.stat().st_size
+        except FileNotFoundError:
+            return ""
+        # Only the end of the file: a session broker's log can grow large.
+        text = self._log_since(max(0, size - _TAIL_BYTES))
+        return "\n".join(text.splitlines()[-lines:])
 
     # -- lifecycle --------------------------------------------------------------------------
 
