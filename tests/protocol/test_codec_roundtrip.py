@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from enum import IntEnum
 
 import pytest
@@ -40,9 +41,9 @@ from asyncmqtt.protocol.packets import (
     PingResp,
     PubAck,
     PubComp,
+    Publish,
     PubRec,
     PubRel,
-    Publish,
     SubAck,
     Subscribe,
     UnsubAck,
@@ -161,7 +162,7 @@ def split_points(draw: st.DrawFn, size: int) -> list[int]:
 @st.composite
 def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
     cuts = [0, *split_points(draw, len(data)), len(data)]
-    return [data[start:end] for start, end in zip(cuts, cuts[1:], strict=False)]
+    return [data[start:end] for start, end in itertools.pairwise(cuts)]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
