@@ -1,1 +1,78 @@
-"""asyncmqtt: the idiomatic asyncio MQTT client."""
+"""asyncmqtt: the idiomatic asyncio MQTT client, on its own sans-I/O protocol core.
+
+Everything public is importable from here::
+
+    import asyncmqtt
+
+    async with asyncmqtt.Client("localhost") as client:
+        await client.subscribe("measurements/#", qos=1)
+        async for message in client.messages:
+            print(message.topic, message.payload)
+"""
+
+from .client import Client, MqttTimeoutError
+from .errors import (
+    ConnectionLostError,
+    MqttCodeError,
+    MqttConnectError,
+    MqttError,
+    MqttReentrantError,
+    ProtocolError,
+    PublishWithdrawnError,
+    SessionLostError,
+)
+from .messages import Message, MessageStream
+from .protocol.enums import (
+    ConnAckReasonCode,
+    ProtocolVersion,
+    PubAckReasonCode,
+    QoS,
+    RetainHandling,
+    SubAckReasonCode,
+    UnsubAckReasonCode,
+)
+from .protocol.events import ServerSettings
+from .protocol.properties import Properties
+from .topics import Topic, TopicLike, Wildcard, WildcardLike
+from .types import (
+    CLEAN_START_FIRST_ONLY,
+    PayloadType,
+    ProxySettings,
+    SubscribeOptions,
+    TLSParameters,
+    Will,
+)
+
+__all__ = (
+    "CLEAN_START_FIRST_ONLY",
+    "Client",
+    "ConnAckReasonCode",
+    "ConnectionLostError",
+    "Message",
+    "MessageStream",
+    "MqttCodeError",
+    "MqttConnectError",
+    "MqttError",
+    "MqttReentrantError",
+    "MqttTimeoutError",
+    "PayloadType",
+    "Properties",
+    "ProtocolError",
+    "ProtocolVersion",
+    "ProxySettings",
+    "PubAckReasonCode",
+    "PublishWithdrawnError",
+    "QoS",
+    "RetainHandling",
+    "ServerSettings",
+    "SessionLostError",
+    "SubAckReasonCode",
+    "SubscribeOptions",
+    "TLSParameters",
+    "Topic",
+    "TopicLike",
+    "UnsubAckReasonCode",
+    "Wildcard",
+    "WildcardLike",
+    "Will",
+)

@@ -1,0 +1,194 @@
+"""The asyncio side of one network connection: an ``asyncio.Protocol`` driving a ClientConnection.
+
+Theory of operation
+-------------------
+``Link`` is made by ``loop.create_connection`` (or ``create_unix_connection``), so it works on
+every event loop that has transports: the default loop on every OS and uvloop. Every input
+follows the same path, synchronously, in the callback that delivered it:
+
+    input (bytes, EOF, timer, command)  ->  the core  ->  ``flush()``
+
+and ``flush`` does, in this order: write everything the core queued with *one*
+``transport.write``; hand the core's events to the client (messages are routed, futures are
+resolved); close the transport if the core ended the connection (it has queued its last words,
+already written); re-arm the keepalive timer.
+
+Timer: one ``TimerHandle`` at a time. The core's deadline moves later on almost every packet, so
+a later deadline does not re-arm the timer: the armed one fires early, ``handle_timer`` finds
+nothing due, and the timer is re-armed at the deadline of that moment. Only an earlier deadline
+(or none armed) re-arms at once.
+
+Reading pauses (backpressure from full message queues): while we do not read, the broker's
+PINGRESP cannot reach us, so silence is not evidence of a dead broker. The timer then tells the
+core that the link is alive before letting it act, so it still sends PINGREQ (the broker must
+hear from us) but does not fail the connection for a PINGRESP it cannot see.
+
+Writing pauses (the transport's buffer is above its high-water mark): ``wait_writable`` lets
+QoS 0 publishers wait for the buffer to drain instead of growing it without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from .protocol.connection import ClientConnection, ConnectionState
+from .protocol.events import Event
+
+__all__ = ("Link",)
+
+_CLOSED: Final = ConnectionState.CLOSED
+
+
+class Link(asyncio.Protocol):
+    """Drives one ``ClientConnection`` over one transport; lives as long as the transport."""
+
+    def __init__(
+        self,
+        conn: ClientConnection,
+        on_events: Callable[[list[Event]], None],
+        socket_options: Iterable[tuple[object, ...]] = (),
+    ) -> None:
+        self.conn = conn
+        self._on_events = on_events
+        self._socket_options = tuple(socket_options)
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.setup_error: OSError | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
+        self._reading_paused = False
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        try:
+            self._apply_socket_options(transport)
+        except OSError as error:
+            self.setup_error = error
+            transport.close()
+            return
+        self.conn.connect(self._loop.time())
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data, self._loop.time())
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conn = self.conn
+        if conn.state is not _CLOSED:
+            conn.receive_eof(self._loop.time())
+        conn.data_to_send()  # nothing can be written any more
+        events = conn.events_received()
+        self.transport = None
+        if events:
+            self._on_events(events)
+        self._release_writers()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        self._release_writers()
+
+    # ------------------------------------------------------------------ for the client
+
+    def flush(self) -> None:
+        """Write what the core queued, dispatch its events, follow its state and timer."""
+        conn = self.conn
+        transport = self.transport
+        data = conn.data_to_send()
+        if data and transport is not None:
+            transport.write(data)
+        events = conn.events_received()
+        if events:
+            self._on_events(events)
+        if conn.state is _CLOSED:
+            if transport is not None:
+                transport.close()
+            return
+        deadline = conn.get_timer()
+        if deadline is not None and (self._deadline is None or deadline < self._deadline):
+            self._arm(deadline)
+
+    def now(self) -> float:
+        """The clock the core runs on: the loop's."""
+        return self._loop.time()
+
+    async def wait_writable(self) -> None:
+        """Return once the transport's write buffer is below its high-water mark (or closed)."""
+        while self._writable is not None:
+            await asyncio.shield(self._writable)
+
+    @property
+    def write_paused(self) -> bool:
+        return self._writable is not None
+
+    def pause_reading(self) -> None:
+        transport = self.transport
+        if not self._reading_paused and transport is not None and not transport.is_closing():
+            self._reading_paused = True
+            transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        transport = self.transport
+        if self._reading_paused:
+            self._reading_paused = False
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # ------------------------------------------------------------------ internals
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._deadline = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._deadline = None
+        if self.transport is None:
+            return
+        now = self._loop.time()
+        if self._reading_paused:
+            # We are not reading, so we cannot see the broker's answers: note the link as
+            # alive (an empty read) so that the core sends PINGREQ but does not time out.
+            self.conn.receive_data(b"", now)
+        self.conn.handle_timer(now)
+        # flush() re-arms at the core's deadline now: the next one, or this one again when
+        # asyncio fired a little early and handle_timer found nothing due.
+        self.flush()
+
+    def _release_writers(self) -> None:
+        waiter = self._writable
+        self._writable = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _apply_socket_options(self, transport: asyncio.BaseTransport) -> None:
+        if not self._socket_options:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return
+        for option in self._socket_options:
+            sock.setsockopt(*option)

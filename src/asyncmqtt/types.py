@@ -1,0 +1,282 @@
+"""Public value types: payloads, ``Will``, ``SubscribeOptions``, TLS and proxy settings.
+
+Payloads follow aiomqtt's (that is, paho-mqtt's) encoding rules, so that code moving over sends
+the same bytes: ``str`` is encoded as UTF-8, ``int`` and ``float`` (``bool`` included, being an
+``int``) as the UTF-8 text of ``str(value)``, ``None`` as the empty payload, and ``bytes`` /
+``bytearray`` as they are. Anything else is a ``TypeError``.
+
+MQTT 5 properties are ``asyncmqtt.Properties`` values; ``check_properties`` says clearly when a
+property does not belong to the packet it is given for.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+from .protocol.enums import PacketType, ProtocolVersion, QoS, RetainHandling
+from .protocol.packets import Subscription, WillMessage
+from .protocol.properties import NO_PROPERTIES, WILL, Properties
+from .protocol.topics import validate_topic_name
+from .topics import Topic, TopicLike, Wildcard, WildcardLike
+
+__all__ = (
+    "CLEAN_START_FIRST_ONLY",
+    "PayloadType",
+    "ProtocolVersion",
+    "ProxySettings",
+    "QoS",
+    "RetainHandling",
+    "SocketOption",
+    "SubscribeOptions",
+    "TLSParameters",
+    "Will",
+    "check_properties",
+    "check_qos",
+    "encode_payload",
+    "filter_text",
+    "topic_text",
+)
+
+PayloadType: TypeAlias = str | bytes | bytearray | int | float | None
+"""What ``publish`` and ``Will`` accept as a payload."""
+
+SocketOption: TypeAlias = tuple[int, int, int | bytes] | tuple[int, int, None, int]
+"""The arguments of one ``socket.setsockopt`` call: (level, option, value) or
+(level, option, None, length)."""
+
+CLEAN_START_FIRST_ONLY: Final = 3
+"""paho-mqtt's ``MQTT_CLEAN_START_FIRST_ONLY``: clean start on the first connection only."""
+
+
+def encode_payload(payload: object) -> bytes:
+    """The bytes sent for ``payload``, by aiomqtt's rules (see the module docstring)."""
+    if isinstance(payload, bytes):
+        return payload if type(payload) is bytes else bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode()
+    if payload is None:
+        return b""
+    if isinstance(payload, bytearray):
+        return bytes(payload)
+    if isinstance(payload, int | float):
+        return str(payload).encode()
+    raise TypeError(
+        f"payload must be str, bytes, bytearray, int, float or None, got {type(payload).__name__}"
+    )
+
+
+def topic_text(topic: object) -> str:
+    """The text of a topic name given as ``str`` or ``Topic`` (validated by the caller)."""
+    if isinstance(topic, str):
+        return topic if type(topic) is str else str(topic)
+    if isinstance(topic, Topic):
+        return topic.value
+    raise TypeError(f"topic must be a str or a Topic, got {type(topic).__name__}: {topic!r}")
+
+
+def filter_text(topic_filter: object) -> str:
+    """The text of a topic filter given as ``str`` or ``Wildcard`` (or ``Topic``)."""
+    if isinstance(topic_filter, Wildcard):
+        return topic_filter.value
+    if isinstance(topic_filter, str):
+        return str(topic_filter)
+    raise TypeError(
+        f"a topic filter must be a str or a Wildcard, got "
+        f"{type(topic_filter).__name__}: {topic_filter!r}"
+    )
+
+
+def check_qos(qos: object, name: str = "qos") -> int:
+    """``qos`` as an int 0, 1 or 2 (``QoS`` members included); TypeError/ValueError otherwise."""
+    if not isinstance(qos, int) or isinstance(qos, bool):
+        raise TypeError(f"{name} must be an int 0, 1 or 2, got {qos!r}")
+    if not 0 <= qos <= 2:
+        raise ValueError(f"{name}={qos} is not a QoS level: it must be 0, 1 or 2")
+    return int(qos)
+
+
+def check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+_PLACE_NAMES: Final = {WILL: "a will"} | {kind: kind.name for kind in PacketType}
+
+
+def check_properties(properties: object, packet: int, *, what: str) -> Properties:
+    """``properties`` (None meaning none) checked to belong to ``packet`` (a PacketType or WILL).
+
+    ``what`` names the call in error messages, e.g. "publish()". Protocol-version checks are
+    the caller's: it knows the version.
+    """
+    if properties is None:
+        return NO_PROPERTIES
+    if not isinstance(properties, Properties):
+        raise TypeError(
+            f"properties of {what} must be an asyncmqtt.Properties, "
+            f"got {type(properties).__name__}: {properties!r}"
+        )
+    for spec, _value in properties.present():
+        if packet not in spec.packets:
+            allowed = ", ".join(sorted(_PLACE_NAMES[p] for p in spec.packets))
+            raise ValueError(
+                f"property {spec.name} does not belong in {what}: the {_PLACE_NAMES[packet]} "
+                f"packet cannot carry it (it may appear in: {allowed})"
+            )
+    return properties
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """The message the broker publishes for us if we vanish without a DISCONNECT.
+
+    ``payload`` follows the same rules as ``publish``; ``properties`` are MQTT 5 will
+    properties (``will_delay_interval``, ``message_expiry_interval``, ``content_type``, ...).
+    Everything is checked here, so a bad will fails where it is made.
+    """
+
+    topic: TopicLike
+    payload: PayloadType = None
+    qos: int = 0
+    retain: bool = False
+    properties: Properties | None = None
+    _message: WillMessage = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        topic = topic_text(self.topic)
+        validate_topic_name(topic)
+        message = WillMessage(
+            topic=topic,
+            payload=encode_payload(self.payload),
+            qos=check_qos(self.qos),
+            retain=check_bool(self.retain, "retain"),
+            properties=check_properties(self.properties, WILL, what="a Will"),
+        )
+        object.__setattr__(self, "_message", message)
+
+    def to_message(self) -> WillMessage:
+        """The will as the protocol core takes it."""
+        return self._message
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeOptions:
+    """The options of one subscription: the QoS, and for MQTT 5 the three subscription options.
+
+    ``no_local``: do not send us our own messages. ``retain_as_published``: keep the RETAIN flag
+    as the publisher set it (instead of clearing it on live messages). ``retain_handling``: when
+    the broker sends retained messages (``RetainHandling``: on every subscribe, only for a new
+    subscription, or never). They take the place of paho-mqtt's ``SubscribeOptions``.
+    """
+
+    qos: int = 0
+    no_local: bool = False
+    retain_as_published: bool = False
+    retain_handling: RetainHandling = RetainHandling.SEND_ON_SUBSCRIBE
+
+    def __post_init__(self) -> None:
+        check_qos(self.qos)
+        check_bool(self.no_local, "no_local")
+        check_bool(self.retain_as_published, "retain_as_published")
+        handling = self.retain_handling
+        if not isinstance(handling, int) or isinstance(handling, bool):
+            raise TypeError(f"retain_handling must be a RetainHandling, got {handling!r}")
+        try:
+            object.__setattr__(self, "retain_handling", RetainHandling(handling))
+        except ValueError:
+            raise ValueError(
+                f"retain_handling={handling!r} is not valid: it must be 0, 1 or 2 "
+                "(a RetainHandling member)"
+            ) from None
+
+    def _subscription(self, topic_filter: str) -> Subscription:
+        return Subscription(
+            topic_filter,
+            self.qos,
+            self.no_local,
+            self.retain_as_published,
+            self.retain_handling,
+        )
+
+    @property
+    def is_default(self) -> bool:
+        """True when only the QoS is set (the options MQTT 3.1.x can carry)."""
+        return not (
+            self.no_local
+            or self.retain_as_published
+            or self.retain_handling is not RetainHandling.SEND_ON_SUBSCRIBE
+        )
+
+
+def subscription_for(topic_filter: WildcardLike, options: SubscribeOptions) -> Subscription:
+    return options._subscription(filter_text(topic_filter))
+
+
+@dataclass(frozen=True, slots=True)
+class TLSParameters:
+    """TLS settings in the shape of paho-mqtt's ``tls_set`` (and aiomqtt's ``TLSParameters``).
+
+    ``ca_certs`` None means the system's default certificates. ``cert_reqs`` None means
+    ``ssl.CERT_REQUIRED``. ``tls_version`` None (or ``ssl.PROTOCOL_TLS``) means the best
+    version both sides support. ``certfile``/``keyfile`` give a client certificate.
+    """
+
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    cert_reqs: ssl.VerifyMode | None = None
+    tls_version: int | None = None
+    ciphers: str | None = None
+    keyfile_password: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """Build the ``ssl.SSLContext`` these parameters describe (reads the files now)."""
+        version = self.tls_version
+        if version is None or version == ssl.PROTOCOL_TLS:
+            # PROTOCOL_TLS is deprecated; its client side is PROTOCOL_TLS_CLIENT.
+            version = ssl.PROTOCOL_TLS_CLIENT
+        context = ssl.SSLContext(version)
+        cert_reqs = ssl.CERT_REQUIRED if self.cert_reqs is None else self.cert_reqs
+        if cert_reqs == ssl.CERT_NONE:
+            context.check_hostname = False
+        context.verify_mode = cert_reqs
+        if self.certfile is not None:
+            context.load_cert_chain(self.certfile, self.keyfile, self.keyfile_password)
+        if self.ca_certs is not None:
+            context.load_verify_locations(self.ca_certs)
+        else:
+            context.load_default_certs()
+        if self.ciphers is not None:
+            context.set_ciphers(self.ciphers)
+        return context
+
+
+class ProxySettings:
+    """SOCKS / HTTP proxy settings in aiomqtt's shape. Accepted and stored; connecting through
+    a proxy is not supported yet, so a Client given one raises ``ValueError``."""
+
+    def __init__(
+        self,
+        *,
+        proxy_type: int,
+        proxy_addr: str,
+        proxy_port: int | None = None,
+        proxy_rdns: bool | None = True,
+        proxy_username: str | None = None,
+        proxy_password: str | None = None,
+    ) -> None:
+        self.proxy_args = {
+            "proxy_type": proxy_type,
+            "proxy_addr": proxy_addr,
+            "proxy_port": proxy_port,
+            "proxy_rdns": proxy_rdns,
+            "proxy_username": proxy_username,
+            "proxy_password": proxy_password,
+        }
+
+    def __repr__(self) -> str:
+        shown = {k: v for k, v in self.proxy_args.items() if k != "proxy_password"}
+        return f"ProxySettings({shown})"
