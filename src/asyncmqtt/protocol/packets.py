@@ -208,7 +208,12 @@ def _typed_hash(self: tuple[object, ...]) -> int:
     return hash((type(self).__name__, tuple(self)))
 
 
-for _cls in (*PACKET_TYPES, WillMessage, Subscription):
-    _cls.__eq__ = _typed_eq  # type: ignore[assignment,method-assign]
-    _cls.__ne__ = _typed_ne  # type: ignore[assignment,method-assign]
-    _cls.__hash__ = _typed_hash  # type: ignore[assignment,method-assign]
+def strict_equality(*classes: type[tuple[object, ...]]) -> None:
+    """Make NamedTuple classes compare equal only to instances of the same class."""
+    for cls in classes:
+        cls.__eq__ = _typed_eq  # type: ignore[method-assign]
+        cls.__ne__ = _typed_ne  # type: ignore[assignment,method-assign]
+        cls.__hash__ = _typed_hash  # type: ignore[method-assign]
+
+
+strict_equality(*PACKET_TYPES, WillMessage, Subscription)
