@@ -207,17 +207,15 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _frame(first_byte: int, body: bytes, packet: str) -> bytes:
-    """Prefix a packet body with its fixed header."""
-    length = len(body)
-    if length < 128:
-        return bytes((first_byte, length)) + body
+def _frame(first_byte: int, parts: list[bytes], packet: str) -> bytes:
+    """The packet: fixed header, then the body ``parts`` joined (their only copy)."""
+    length = sum(map(len, parts))
     if length > _MAX_REMAINING_LENGTH:
         raise ValueError(
             f"{packet} packet is too large: its remaining length {length} exceeds "
             f"{_MAX_REMAINING_LENGTH}, the most MQTT can express"
         )
-    return bytes((first_byte,)) + _varint(length) + body
+    return b"".join([bytes((first_byte,)), _varint(length), *parts])
 
 
 def _utf8(value: object, field: str) -> bytes:
@@ -449,7 +447,7 @@ def _encode_publish_slowly(packet: Publish, version: ProtocolVersion) -> bytes:
     props = _properties_for(properties, PacketType.PUBLISH, version)
     if not topic and (version is not _V5 or properties.topic_alias is None):
         raise ValueError("Publish topic='' is only allowed in MQTT 5.0 with a topic_alias property")
-    body = topic_field + identifier + props + _bytes_like(payload, "Publish payload")
+    body = [topic_field, identifier, props, _bytes_like(payload, "Publish payload")]
     return _frame(0x30 | dup << 3 | qos << 1 | retain, body, "PUBLISH")
 
 
@@ -484,7 +482,7 @@ def _encode_connect(packet: Connect, _version: ProtocolVersion) -> bytes:
     name = b"\x00\x06MQIsdp" if version is _V31 else b"\x00\x04MQTT"
     header = name + bytes((version, flags)) + _U16.pack(keep_alive)
     props = _properties_for(packet.properties, PacketType.CONNECT, version)
-    return _frame(0x10, header + props + b"".join(payload), "CONNECT")
+    return _frame(0x10, [header, props, *payload], "CONNECT")
 
 
 def _encode_connack(packet: ConnAck, version: ProtocolVersion) -> bytes:
@@ -501,7 +499,7 @@ def _encode_connack(packet: ConnAck, version: ProtocolVersion) -> bytes:
             "must be False when the connection is refused"
         )
     props = _properties_for(packet.properties, PacketType.CONNACK, version)
-    return _frame(0x20, bytes((session_present, code)) + props, "CONNACK")
+    return _frame(0x20, [bytes((session_present, code)), props], "CONNACK")
 
 
 def _ack_encoder(
@@ -517,7 +515,7 @@ def _ack_encoder(
             code = _check_code(packet.reason_code, codes, f"{cls_name} reason_code", "5.0")
             props = _encode_properties(packet.properties, packet_type)
             if props != b"\x00":
-                return _frame(first_byte, identifier + bytes((code,)) + props, name)
+                return _frame(first_byte, [identifier, bytes((code,)), props], name)
             # Short forms: no properties means no property length; reason 0 may go too.
             if code:
                 return bytes((first_byte, 3)) + identifier + bytes((code,))
@@ -569,7 +567,7 @@ def _encode_subscribe(packet: Subscribe, version: ProtocolVersion) -> bytes:
         _subscription_options(subscription, version, index)
         for index, subscription in enumerate(subscriptions)
     )
-    return _frame(0x82, identifier + props + payload, "SUBSCRIBE")
+    return _frame(0x82, [identifier, props, payload], "SUBSCRIBE")
 
 
 def _encode_suback(packet: SubAck, version: ProtocolVersion) -> bytes:
@@ -582,7 +580,7 @@ def _encode_suback(packet: SubAck, version: ProtocolVersion) -> bytes:
         for index, code in enumerate(codes)
     )
     props = _properties_for(packet.properties, PacketType.SUBACK, version)
-    return _frame(0x90, identifier + props + payload, "SUBACK")
+    return _frame(0x90, [identifier, props, payload], "SUBACK")
 
 
 def _encode_unsubscribe(packet: Unsubscribe, version: ProtocolVersion) -> bytes:
@@ -593,7 +591,7 @@ def _encode_unsubscribe(packet: Unsubscribe, version: ProtocolVersion) -> bytes:
         _utf8(topic_filter, f"Unsubscribe topic_filters[{index}]")
         for index, topic_filter in enumerate(topic_filters)
     )
-    return _frame(0xA2, identifier + props + payload, "UNSUBSCRIBE")
+    return _frame(0xA2, [identifier, props, payload], "UNSUBSCRIBE")
 
 
 def _encode_unsuback(packet: UnsubAck, version: ProtocolVersion) -> bytes:
@@ -612,7 +610,7 @@ def _encode_unsuback(packet: UnsubAck, version: ProtocolVersion) -> bytes:
         for index, code in enumerate(codes)
     )
     props = _encode_properties(packet.properties, PacketType.UNSUBACK)
-    return _frame(0xB0, identifier + props + payload, "UNSUBACK")
+    return _frame(0xB0, [identifier, props, payload], "UNSUBACK")
 
 
 def _encode_pingreq(packet: PingReq, version: ProtocolVersion) -> bytes:
@@ -635,7 +633,7 @@ def _encode_disconnect(packet: Disconnect, version: ProtocolVersion) -> bytes:
     code = _check_code(packet.reason_code, _DISCONNECT_CODES, "Disconnect reason_code", "5.0")
     props = _encode_properties(packet.properties, PacketType.DISCONNECT)
     if props != b"\x00":
-        return _frame(0xE0, bytes((code,)) + props, "DISCONNECT")
+        return _frame(0xE0, [bytes((code,)), props], "DISCONNECT")
     # Short forms: no properties means no property length; reason 0 may go too.
     return b"\xe0\x01" + bytes((code,)) if code else b"\xe0\x00"
 
@@ -651,7 +649,7 @@ def _encode_auth(packet: Auth, version: ProtocolVersion) -> bytes:
     if code == 0 and props == b"\x00":
         return b"\xf0\x00"
     # The specification only defines leaving out both fields, so a code keeps its property length.
-    return _frame(0xF0, bytes((code,)) + props, "AUTH")
+    return _frame(0xF0, [bytes((code,)), props], "AUTH")
 
 
 _ENCODERS: Final[dict[type, Callable[[Packet, ProtocolVersion], bytes]]] = {
