@@ -368,19 +368,17 @@ class Properties:
 def _check_value(spec: PropertySpec, value: object) -> None:
     kind = spec.type
     if kind in _INT_MAXIMUM:
-        if kind is PropertyType.BOOL and spec.name not in (
-            "payload_format_indicator",
-            "maximum_qos",
-        ):
+        if kind is PropertyType.BOOL:
             if not isinstance(value, bool):
                 raise TypeError(f"property {spec.name} must be a bool, got {value!r}")
             return
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"property {spec.name} must be an int, got {value!r}")
-        if not spec.minimum <= value <= _INT_MAXIMUM[kind]:
+        maximum = _INT_MAXIMUM[kind] if spec.maximum is None else spec.maximum
+        if not spec.minimum <= value <= maximum:
             raise ValueError(
                 f"property {spec.name}={value!r} is out of range: it must be between "
-                f"{spec.minimum} and {_INT_MAXIMUM[kind]}"
+                f"{spec.minimum} and {maximum}"
             )
     elif kind is PropertyType.UTF8_STRING:
         if not isinstance(value, str):
