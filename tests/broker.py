@@ -12,8 +12,11 @@ persistence database) and SIGKILL if the broker lingers, but keeps the ports, so
 brings the same broker back on the same port with its persisted sessions. ``close()`` stops the
 broker and deletes the directory.
 
-Listeners are kept as a list of blocks so that TLS, WebSocket and Unix-socket listeners can be
-added next to the plain TCP one; every listener binds 127.0.0.1 only.
+Listeners are kept as a list of blocks: the plain TCP one that every broker has, and any TLS,
+WebSocket (plain or TLS) and Unix-socket listeners added before ``start()`` (``add_tls_listener``,
+``add_websocket_listener``, ``add_unix_listener``). Every network listener binds 127.0.0.1
+only; WebSocket listeners also need ``socket_domain ipv4`` for that on mosquitto 2.0.11. A
+listener is ready when ``accepts_connection()`` says so (a TCP or Unix-socket connect).
 
 No pytest here: benchmarks and scripts import this module too, after putting ``tests/`` on
 ``sys.path``::
@@ -39,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, TypedDict
+from typing import Protocol, Self, TypedDict, TypeVar
 
 __all__ = (
     "INSTALL_HINT",
@@ -48,6 +51,10 @@ __all__ = (
     "Mosquitto",
     "MosquittoOptions",
     "TcpListener",
+    "TlsFiles",
+    "TlsListener",
+    "UnixListener",
+    "WebSocketListener",
     "find_mosquitto",
 )
 
@@ -63,6 +70,9 @@ _POLL_INTERVAL = 0.01
 _TAIL_BYTES = 64 * 1024
 _RUNNING_LINE = " running"  # the tail of "mosquitto version X running"
 _ADDRESS_IN_USE = "Address already in use"
+
+
+_ListenerT = TypeVar("_ListenerT", bound="Listener")
 
 
 class BrokerError(RuntimeError):
@@ -104,11 +114,27 @@ def _free_port() -> int:
 
 
 class Listener(Protocol):
-    """One ``listener`` block of the config. TLS, WebSocket and Unix-socket kinds come later."""
+    """One ``listener`` block of the config."""
 
-    port: int | None  # None until start() picks a free one
+    port: int | None  # None until start() picks a free one; 0 for a Unix socket (no port)
 
     def config_lines(self, auth_lines: Sequence[str]) -> list[str]: ...
+
+    def accepts_connection(self) -> bool: ...
+
+
+def _tcp_accepts(port: int | None) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port or 0), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _port_line(port: int | None) -> str:
+    if port is None:
+        raise RuntimeError("a listener needs its port before the config is written")
+    return f"listener {port} {LOOPBACK}"
 
 
 @dataclass
@@ -118,9 +144,81 @@ class TcpListener:
     port: int | None = None
 
     def config_lines(self, auth_lines: Sequence[str]) -> list[str]:
-        if self.port is None:
-            raise RuntimeError("a listener needs its port before the config is written")
-        return [f"listener {self.port} {LOOPBACK}", "protocol mqtt", *auth_lines]
+        return [_port_line(self.port), "protocol mqtt", *auth_lines]
+
+    def accepts_connection(self) -> bool:
+        return _tcp_accepts(self.port)
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM files of a TLS listener; ``require_certificate`` asks clients for theirs."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+
+    def config_lines(self) -> list[str]:
+        return [
+            f"cafile {self.cafile}",
+            f"certfile {self.certfile}",
+            f"keyfile {self.keyfile}",
+            f"require_certificate {str(self.require_certificate).lower()}",
+        ]
+
+
+@dataclass
+class TlsListener:
+    """MQTT over TLS on the loopback interface."""
+
+    tls: TlsFiles
+    port: int | None = None
+
+    def config_lines(self, auth_lines: Sequence[str]) -> list[str]:
+        return [_port_line(self.port), "protocol mqtt", *self.tls.config_lines(), *auth_lines]
+
+    def accepts_connection(self) -> bool:
+        return _tcp_accepts(self.port)
+
+
+@dataclass
+class WebSocketListener:
+    """MQTT over WebSocket (over TLS when ``tls`` is given) on the loopback interface."""
+
+    tls: TlsFiles | None = None
+    port: int | None = None
+
+    def config_lines(self, auth_lines: Sequence[str]) -> list[str]:
+        # mosquitto 2.0.11 ignores the bind address of a WebSocket listener (and listens on
+        # every interface) unless the socket domain is given.
+        lines = [_port_line(self.port), "protocol websockets", "socket_domain ipv4"]
+        if self.tls is not None:
+            lines += self.tls.config_lines()
+        return [*lines, *auth_lines]
+
+    def accepts_connection(self) -> bool:
+        return _tcp_accepts(self.port)
+
+
+@dataclass
+class UnixListener:
+    """MQTT over a Unix domain socket at ``path`` (mosquitto's ``listener 0 PATH``)."""
+
+    path: Path
+    port: int | None = 0  # never None: start() must not give it a TCP port
+
+    def config_lines(self, auth_lines: Sequence[str]) -> list[str]:
+        return [f"listener 0 {self.path}", "protocol mqtt", *auth_lines]
+
+    def accepts_connection(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.2)
+            try:
+                probe.connect(str(self.path))
+            except OSError:
+                return False
+            return True
 
 
 class _Runtime:
@@ -193,6 +291,24 @@ class Mosquitto:
         if port is None:
             raise RuntimeError("Mosquitto.port is chosen by start(); start the broker first")
         return port
+
+    def add_tls_listener(self, tls: TlsFiles) -> TlsListener:
+        """Add an MQTT-over-TLS listener (before ``start()``); its port is chosen then."""
+        return self._add(TlsListener(tls))
+
+    def add_websocket_listener(self, tls: TlsFiles | None = None) -> WebSocketListener:
+        """Add a WebSocket listener, over TLS when ``tls`` is given (before ``start()``)."""
+        return self._add(WebSocketListener(tls))
+
+    def add_unix_listener(self, name: str = "mqtt.sock") -> UnixListener:
+        """Add a Unix-socket listener at ``name`` in the broker's directory (before ``start()``)."""
+        return self._add(UnixListener(self._path(name)))
+
+    def _add(self, listener: _ListenerT) -> _ListenerT:
+        if self.running:
+            raise RuntimeError("add listeners before start(): mosquitto reads them at start")
+        self.listeners.append(listener)
+        return listener
 
     @property
     def log_path(self) -> Path:
@@ -386,13 +502,7 @@ class Mosquitto:
         )
 
     def _accepts_connections(self) -> bool:
-        for listener in self.listeners:
-            try:
-                with socket.create_connection((LOOPBACK, listener.port or 0), timeout=0.2):
-                    pass
-            except OSError:
-                return False
-        return True
+        return all(listener.accepts_connection() for listener in self.listeners)
 
 
 class _AddressInUse(BrokerError):

@@ -6,9 +6,14 @@ the test ends. A missing mosquitto is an error, never a skip. When a test fails,
 log of every broker it used is attached to the report.
 
 Event loops: pytest-asyncio (1.4 or later) asks the ``pytest_asyncio_loop_factories`` hook which
-loops to run each async test on. Tests under ``tests/client/``, and tests marked
-``all_event_loops``, run once per loop in ``EVENT_LOOPS`` (default asyncio and uvloop); every
-other async test runs on the default asyncio loop only.
+loops to run each async test on. Tests under ``tests/client/`` and ``tests/transports/``, and
+tests marked ``all_event_loops``, run once per loop in ``EVENT_LOOPS`` (default asyncio and
+uvloop); every other async test runs on the default asyncio loop only.
+
+Transport test servers (session-wide): ``pki`` (certificates made now), ``transport_broker``
+(one mosquitto with TCP, TLS, mutual-TLS, WebSocket, TLS WebSocket and Unix-socket listeners)
+and ``proxies`` (pproxy with SOCKS4, SOCKS5 and HTTP CONNECT, with and without authentication);
+see ``transport_servers.py`` and ``proxy_server.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Unpack
 
 import pytest
 from broker import INSTALL_HINT, Mosquitto, MosquittoOptions, find_mosquitto
+from proxy_server import Pproxy
+from transport_servers import Pki, TransportBroker, make_pki, start_transport_broker
 
 # pytester runs small pytest sessions in a subprocess, to test what these fixtures report.
 pytest_plugins = ["pytester"]
@@ -36,19 +43,21 @@ if sys.platform != "win32":  # uvloop does not exist on Windows
 
 ALL_LOOPS_MARKER = "all_event_loops"
 CLIENT_TESTS_DIR = Path(__file__).parent / "client"
+TRANSPORT_TESTS_DIR = Path(__file__).parent / "transports"
+ALL_LOOPS_DIRS = (CLIENT_TESTS_DIR, TRANSPORT_TESTS_DIR)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{ALL_LOOPS_MARKER}: run this async test on every event loop in conftest.EVENT_LOOPS "
-        "(implied for tests under tests/client/)",
+        "(implied for tests under tests/client/ and tests/transports/)",
     )
 
 
 def loop_factories_for(path: Path, marked: bool) -> dict[str, LoopFactory]:
     """The event loops an async test at ``path`` runs on."""
-    if marked or path.is_relative_to(CLIENT_TESTS_DIR):
+    if marked or any(path.is_relative_to(directory) for directory in ALL_LOOPS_DIRS):
         return dict(EVENT_LOOPS)
     return {"asyncio": EVENT_LOOPS["asyncio"]}
 
@@ -118,6 +127,30 @@ def make_mosquitto() -> Iterator[MosquittoFactory]:
         factory.close_all()
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA with server and client certificates, written to files."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def transport_broker(pki: Pki) -> Iterator[TransportBroker]:
+    """One mosquitto with a listener of every kind, shared by the transport tests."""
+    require_mosquitto()
+    broker = start_transport_broker(pki)
+    try:
+        yield broker
+    finally:
+        broker.mosquitto.close()
+
+
+@pytest.fixture(scope="session")
+def proxies() -> Iterator[Pproxy]:
+    """pproxy with SOCKS4, SOCKS5 and HTTP CONNECT listeners, with and without authentication."""
+    with Pproxy() as servers:
+        yield servers
+
+
 def _brokers_used_by(item: pytest.Item) -> list[Mosquitto]:
     brokers: list[Mosquitto] = []
     for value in getattr(item, "funcargs", {}).values():
@@ -125,6 +158,8 @@ def _brokers_used_by(item: pytest.Item) -> list[Mosquitto]:
             brokers.append(value)
         elif isinstance(value, MosquittoFactory):
             brokers += value.brokers
+        elif isinstance(value, TransportBroker):
+            brokers.append(value.mosquitto)
     return brokers
 
 
