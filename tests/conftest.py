@@ -23,12 +23,15 @@ import os
 import sys
 from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import pytest
 from broker import INSTALL_HINT, Mosquitto, MosquittoOptions, find_mosquitto
-from proxy_server import Pproxy
-from transport_servers import Pki, TransportBroker, make_pki, start_transport_broker
+
+if TYPE_CHECKING:
+    # Imported where used, so that a copy of this file needs only broker.py beside it.
+    from proxy_server import Pproxy
+    from transport_servers import Pki, TransportBroker
 
 # pytester runs small pytest sessions in a subprocess, to test what these fixtures report.
 pytest_plugins = ["pytester"]
@@ -130,12 +133,16 @@ def make_mosquitto() -> Iterator[MosquittoFactory]:
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A throwaway CA with server and client certificates, written to files."""
+    from transport_servers import make_pki
+
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="session")
 def transport_broker(pki: Pki) -> Iterator[TransportBroker]:
     """One mosquitto with a listener of every kind, shared by the transport tests."""
+    from transport_servers import start_transport_broker
+
     require_mosquitto()
     broker = start_transport_broker(pki)
     try:
@@ -147,6 +154,8 @@ def transport_broker(pki: Pki) -> Iterator[TransportBroker]:
 @pytest.fixture(scope="session")
 def proxies() -> Iterator[Pproxy]:
     """pproxy with SOCKS4, SOCKS5 and HTTP CONNECT listeners, with and without authentication."""
+    from proxy_server import Pproxy
+
     with Pproxy() as servers:
         yield servers
 
@@ -158,7 +167,7 @@ def _brokers_used_by(item: pytest.Item) -> list[Mosquitto]:
             brokers.append(value)
         elif isinstance(value, MosquittoFactory):
             brokers += value.brokers
-        elif isinstance(value, TransportBroker):
+        elif isinstance(getattr(value, "mosquitto", None), Mosquitto):  # a TransportBroker
             brokers.append(value.mosquitto)
     return brokers
 
@@ -172,4 +181,9 @@ def pytest_runtest_makereport(
         for broker in _brokers_used_by(item):
             port = broker.listeners[0].port
             report.sections.append((f"mosquitto log (port {port}), last lines", broker.log_tail()))
+        for value in getattr(item, "funcargs", {}).values():
+            # Other test servers (the proxies) describe themselves.
+            failure_report = getattr(value, "failure_report", None)
+            if callable(failure_report):
+                report.sections.append(failure_report())
     return report

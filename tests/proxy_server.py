@@ -108,6 +108,11 @@ class Pproxy:
         except FileNotFoundError:
             return ""
 
+    def failure_report(self) -> tuple[str, str]:
+        """A section for a failed test's report: the end of pproxy's log."""
+        tail = "\n".join(self.log_text().splitlines()[-40:])
+        return ("pproxy log, last lines", tail)
+
     def port(self, name: str) -> int:
         """The port of the listener called ``name`` in ``LISTENERS``."""
         return self.ports[name]
