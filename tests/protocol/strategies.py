@@ -3,7 +3,7 @@
 Everything generated here is valid: ``encode`` accepts it and the right decoder gives it back.
 
 - ``mqtt_text``, ``topic_names``, ``topic_filters``: strings MQTT can carry (no U+0000, no
-  surrogates); topic names without wildcards.
+  surrogates); topic names without wildcards; topic filters that use wildcards correctly.
 - ``properties_for(packet_type)``: valid ``Properties`` for a packet type, or ``WILL``, drawn
   from the ``PROPERTY_SPECS`` table.
 - ``connects(version)``, ``publishes(version, from_server=...)``, ... one strategy per packet.
@@ -57,6 +57,7 @@ from asyncmqtt.protocol.properties import (
     PROPERTY_SPECS,
     WILL,
     Properties,
+    PropertyId,
     PropertySpec,
     PropertyType,
 )
@@ -97,7 +98,17 @@ def mqtt_text(
 
 
 topic_names = mqtt_text(min_size=1, exclude="+#")
-topic_filters = mqtt_text(min_size=1)
+
+
+def _join_filter(levels: list[str], multi_level: bool) -> str:
+    return "/".join([*levels, "#"] if multi_level else levels)
+
+
+# Topic filters that follow the wildcard rules: "+" fills a whole level, "#" ends the filter.
+_filter_levels = st.one_of(st.just("+"), mqtt_text(max_size=6, exclude="+#/"))
+topic_filters = st.builds(_join_filter, st.lists(_filter_levels, max_size=4), st.booleans()).filter(
+    bool
+)
 packet_ids = st.integers(1, 65535)
 qos_values = st.integers(0, 2)
 small_binary = st.binary(max_size=16)
@@ -118,6 +129,8 @@ def property_values(spec: PropertySpec) -> st.SearchStrategy[object]:
     if kind in _INT_LIMITS:
         high = spec.maximum if spec.maximum is not None else _INT_LIMITS[kind]
         return st.integers(spec.minimum, high)
+    if spec.id == PropertyId.RESPONSE_TOPIC:
+        return topic_names  # a topic name: no wildcards (MQTT-3.3.2-14)
     if kind is PropertyType.UTF8_STRING:
         return mqtt_text()
     if kind is PropertyType.BINARY:

@@ -218,6 +218,14 @@ BAD_INPUT = [
         "contains a wildcard",
     ),
     Bad(
+        "PUBLISH response topic with #",
+        V5,
+        CLIENT,
+        b"\x30\x0a\x00\x01t\x06\x08\x00\x03a/#",
+        VIOLATION,
+        "property response_topic 'a/#' contains a wildcard",
+    ),
+    Bad(
         "PUBLISH 3.1.1 empty topic",
         V311,
         CLIENT,
@@ -1187,13 +1195,6 @@ MISUSE = [
         "CONNACK, CONNECT, DISCONNECT",
     ),
     Misuse(
-        "payload format indicator 2",
-        Publish("t", properties=Properties(payload_format_indicator=2)),
-        V5,
-        ValueError,
-        "property payload_format_indicator=2 is out of range",
-    ),
-    Misuse(
         "correlation data of 65536 bytes",
         Publish("t", properties=Properties(correlation_data=big(65536))),
         V5,
@@ -1360,6 +1361,13 @@ MISUSE = [
         V31,
         ValueError,
         "PUBACK has properties",
+    ),
+    Misuse(
+        "PUBACK 3.1.1 properties not Properties",
+        PubAck(1, properties=None),  # type: ignore[arg-type]
+        V311,
+        TypeError,
+        "PUBACK properties must be Properties, got None",
     ),
     Misuse("PUBACK identifier 0", PubAck(0), V5, ValueError, "PubAck packet_id=0 is out of range"),
     Misuse(

@@ -16,6 +16,7 @@ from strategies import (
     server_packets,
 )
 
+from asyncmqtt.protocol import codec
 from asyncmqtt.protocol.codec import Decoder, encode
 from asyncmqtt.protocol.enums import (
     AuthReasonCode,
@@ -49,15 +50,17 @@ from asyncmqtt.protocol.packets import (
     UnsubAck,
     Unsubscribe,
 )
+from asyncmqtt.protocol.properties import Properties
 
 V5 = ProtocolVersion.V5
+V311 = ProtocolVersion.V311
 
 CLIENT_SENDS = {Connect, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, Unsubscribe}
 CLIENT_SENDS |= {PingReq, Disconnect, Auth}
 SERVER_SENDS = {ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, SubAck, UnsubAck, PingResp}
 SERVER_SENDS |= {Disconnect, Auth}
 
-ROUND_TRIP = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+ROUND_TRIP = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 
 REASON_ENUMS: dict[type, type[IntEnum]] = {
     PubAck: PubAckReasonCode,
@@ -218,3 +221,30 @@ def test_feeding_everything_before_reading_gives_the_same_packets(
     for chunk in data.draw(chunked(stream)):
         decoder.feed(chunk)
     assert decode_all(decoder) == packets
+
+
+def test_binary_fields_may_be_bytearray_or_memoryview() -> None:
+    expected = encode(Publish("t", b"data", properties=Properties(correlation_data=b"id")), V5)
+    for kind in (bytearray, memoryview):
+        properties = Properties(correlation_data=b"id")
+        assert encode(Publish("t", kind(b"data"), properties=properties), V5) == expected  # type: ignore[arg-type]
+    connect = Connect("c", username="u", password=b"pw", protocol_version=V311)
+    as_view = connect._replace(password=memoryview(b"pw"))
+    assert encode(as_view, V311) == encode(connect, V311)
+
+
+def test_empty_properties_are_fine_before_mqtt_5() -> None:
+    """An empty Properties that is not the shared NO_PROPERTIES carries nothing either."""
+    assert encode(Publish("t", properties=Properties()), V311) == encode(Publish("t"), V311)
+    assert encode(PubAck(1, properties=Properties()), ProtocolVersion.V31) == b"\x40\x02\x00\x01"
+
+
+def test_the_topic_cache_stays_bounded() -> None:
+    """Checked topics are remembered to skip re-encoding them, but never more than a few
+    thousand: a stream of distinct topics does not grow memory."""
+    for index in range(codec._TOPIC_CACHE_SIZE + 10):
+        topic = f"devices/{index}/state"
+        expected = b"\x30" + bytes((3 + len(topic),)) + len(topic).to_bytes(2) + topic.encode()
+        assert encode(Publish(topic), V5) == expected + b"\x00"
+        assert len(codec._TOPIC_FIELDS) <= codec._TOPIC_CACHE_SIZE
+    assert codec._TOPIC_FIELDS["devices/4105/state"] == b"\x00\x12devices/4105/state"

@@ -57,15 +57,15 @@ The same holds for MQTT 3.1.x CONNACK return codes above 5 and SUBACK return cod
 ``ProtocolViolationError`` (0x82), the packet parses but breaks a rule: a packet the decoder's
 side never receives (a client getting SUBSCRIBE, a server getting SUBACK, a 3.1.x client getting
 DISCONNECT); anything but CONNECT first on a server-side decoder that has no version yet, and a
-second CONNECT; packet identifier 0; a PUBLISH topic name containing ``+`` or ``#`` (we answer
-0x82 rather than 0x90, because 0x90 means "correctly formed but not accepted", and a wildcard
-in a topic name is not correctly formed); an empty topic name without a topic alias; a
-subscription identifier in a PUBLISH sent to a server; a property given twice that may appear
-only once (subscription identifier included, in SUBSCRIBE); a property value out of its range
-(receive maximum, topic alias, maximum packet size or subscription identifier 0, a 0/1 byte with
-another value); a subscription with QoS 3 or retain handling 3 (MQTT 5, section 3.8.3.1); an
-empty SUBSCRIBE or UNSUBSCRIBE payload, or an empty list of reason codes in SUBACK / UNSUBACK;
-a CONNACK with session present set and a non-zero code.
+second CONNECT; packet identifier 0; a PUBLISH topic name or a Response Topic containing ``+``
+or ``#`` (we answer 0x82 rather than 0x90, because 0x90 means "correctly formed but not
+accepted", and a wildcard in a topic name is not correctly formed); an empty topic name without
+a topic alias; a subscription identifier in a PUBLISH sent to a server; a property given twice
+that may appear only once (subscription identifier included, in SUBSCRIBE); a property value out
+of its range (receive maximum, topic alias, maximum packet size or subscription identifier 0, a
+0/1 byte with another value); a subscription with QoS 3 or retain handling 3 (MQTT 5, section
+3.8.3.1); an empty SUBSCRIBE or UNSUBSCRIBE payload, or an empty list of reason codes in SUBACK /
+UNSUBACK; a CONNACK with session present set and a non-zero code.
 
 ``ProtocolError`` with reason code 0x84 (Unsupported Protocol Version): a CONNECT with an unknown
 protocol name or level, so that a server can answer CONNACK 0x84 (MQTT 5) or return code 1.
@@ -132,6 +132,7 @@ from .properties import (
     PROPERTY_SPECS_BY_NAME,
     WILL,
     Properties,
+    PropertyId,
     PropertySpec,
     PropertyType,
 )
@@ -330,12 +331,7 @@ def _version_name(version: ProtocolVersion) -> str:
 
 
 def _write_byte(value: int, spec: PropertySpec) -> bytes:
-    if spec.maximum is not None and value > spec.maximum:
-        raise ValueError(
-            f"property {spec.name}={value!r} is out of range: it must be between "
-            f"{spec.minimum} and {spec.maximum}"
-        )
-    return bytes((value,))
+    return bytes((value,))  # Properties has checked the range, spec.maximum included
 
 
 def _write_bool(value: bool, spec: PropertySpec) -> bytes:
@@ -411,10 +407,7 @@ def _encode_properties(properties: object, packet_type: int) -> bytes:
         else:
             parts.append(identifier + write(value, spec))
     body = b"".join(parts)
-    if len(body) > _MAX_REMAINING_LENGTH:
-        raise ValueError(
-            f"{packet} properties are too large: {len(body)} bytes exceeds {_MAX_REMAINING_LENGTH}"
-        )
+    # A block too large for any packet makes the packet too large: _frame reports it.
     return _varint(len(body)) + body
 
 
@@ -866,7 +859,13 @@ def _read_property_value(reader: _Reader, spec: PropertySpec) -> object:
     elif kind is PropertyType.VARIABLE_BYTE_INT:
         value = reader.varint(field)
     elif kind is PropertyType.UTF8_STRING:
-        return reader.utf8(field)
+        text = reader.utf8(field)
+        if spec.id == PropertyId.RESPONSE_TOPIC and ("+" in text or "#" in text):
+            _violation(
+                f"{reader.packet} property response_topic {_show(text)} contains a wildcard "
+                "character (+ or #)"
+            )
+        return text
     elif kind is PropertyType.BINARY:
         return reader.binary(field)
     else:
