@@ -3,9 +3,10 @@ listener of every kind. The fixtures that build them live in ``conftest.py``.
 
 ``make_pki`` writes a throwaway CA (PyPI ``trustme``) with a server certificate for 127.0.0.1
 only (so "localhost" is a hostname mismatch), a client certificate, the client key once more
-encrypted with ``KEY_PASSWORD``, and the certificate of a second CA that signed nothing we use
-(an "unknown CA"). ``start_transport_broker`` starts a mosquitto with a plain TCP, a TLS, a
-mutual-TLS, a WebSocket, a TLS WebSocket and a Unix-socket listener.
+encrypted with ``KEY_PASSWORD``, the certificate of a second CA that signed nothing we use (an
+"unknown CA"), and a certificate for "localhost" for servers of our own.
+``start_transport_broker`` starts a mosquitto with a plain TCP, a TLS, a mutual-TLS, a
+WebSocket, a TLS WebSocket and a Unix-socket listener.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Pki:
     client_key: Path
     client_key_encrypted: Path
     unknown_ca_pem: Path
+    localhost_cert: Path  # a server certificate for the name "localhost" (the SNI test)
+    localhost_key: Path
 
     def server_files(self, *, require_certificate: bool = False) -> TlsFiles:
         return TlsFiles(self.ca_pem, self.server_cert, self.server_key, require_certificate)
@@ -49,6 +52,8 @@ def make_pki(directory: Path) -> Pki:
         client_key=directory / "client.key",
         client_key_encrypted=directory / "client-encrypted.key",
         unknown_ca_pem=directory / "unknown-ca.pem",
+        localhost_cert=directory / "localhost.pem",
+        localhost_key=directory / "localhost.key",
     )
     ca.cert_pem.write_to_path(str(pki.ca_pem))
     server.cert_chain_pems[0].write_to_path(str(pki.server_cert))
@@ -64,6 +69,9 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     trustme.CA().cert_pem.write_to_path(str(pki.unknown_ca_pem))
+    localhost = ca.issue_cert("localhost")
+    localhost.cert_chain_pems[0].write_to_path(str(pki.localhost_cert))
+    localhost.private_key_pem.write_to_path(str(pki.localhost_key))
     return pki
 
 

@@ -90,6 +90,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._app: asyncio.Protocol | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._failure: Exception | None = None  # why we ended the connection, for the app
+        self.frames_received = 0  # data frames, for statistics (and tests of framing)
 
     @property
     def request_headers(self) -> Headers:
@@ -113,6 +114,11 @@ class WebSocketProtocol(asyncio.Protocol):
     @property
     def state(self) -> State:
         return self._ws.state
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol the server chose ("mqtt", or None if it named none)."""
+        return self._ws.subprotocol
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -223,6 +229,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode is Opcode.BINARY or opcode is Opcode.CONT:
+            self.frames_received += 1
             if frame.data and self._app is not None:
                 data = frame.data
                 self._app.data_received(data if type(data) is bytes else bytes(data))
@@ -307,8 +314,12 @@ class WebSocketTransport(asyncio.Transport):
         return self._closing or self._inner.transport.is_closing()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The TCP/TLS transport's extra info, plus "websocket_subprotocol" (what the server
+        chose) and "websocket_frames_received" (data frames so far)."""
         if name == "websocket_subprotocol":
-            return SUBPROTOCOL
+            return self._inner.subprotocol
+        if name == "websocket_frames_received":
+            return self._inner.frames_received
         return self._inner.transport.get_extra_info(name, default)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
