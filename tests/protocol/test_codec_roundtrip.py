@@ -248,3 +248,22 @@ def test_the_topic_cache_stays_bounded() -> None:
         assert encode(Publish(topic), V5) == expected + b"\x00"
         assert len(codec._TOPIC_FIELDS) <= codec._TOPIC_CACHE_SIZE
     assert codec._TOPIC_FIELDS["devices/4105/state"] == b"\x00\x12devices/4105/state"
+
+
+def test_a_repeated_topic_is_decoded_once_and_shared() -> None:
+    decoder = Decoder(version=V5)
+    decoder.feed(
+        encode(Publish("a/b", b"1"), V5) + encode(Publish("a/b", b"2", 1, packet_id=3), V5)
+    )
+    first, second = decode_all(decoder)
+    assert first.topic == "a/b" and first.topic is second.topic  # type: ignore[union-attr]
+
+
+def test_the_decoded_topic_cache_stays_bounded() -> None:
+    decoder = Decoder(version=V311)
+    for index in range(codec._TOPIC_CACHE_SIZE + 10):
+        topic = f"devices/{index}/state"
+        decoder.feed(encode(Publish(topic, b"x"), V311))
+        assert decoder.next_packet() == Publish(topic, b"x")
+        assert len(codec._TOPIC_NAMES) <= codec._TOPIC_CACHE_SIZE
+    assert codec._TOPIC_NAMES[b"devices/4105/state"] == "devices/4105/state"

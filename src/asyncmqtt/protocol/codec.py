@@ -10,8 +10,11 @@ raises ``TypeError`` / ``ValueError`` naming the field, the value and the rule. 
 what a packet means: a reason code or a property that MQTT 3.1.x cannot carry is an error, not
 something quietly dropped. Acknowledgements, DISCONNECT and AUTH are written in their shortest
 form (reason code and property length left out when they are 0 and empty), as brokers do.
-PUBLISH, the hot path, is encoded inline in ``encode``; every other packet goes through a table
-of small per-packet encoders.
+PUBLISH, the hot path, is encoded inline in ``encode`` when it is plain (no properties, a topic
+already seen); anything else goes to the checked encoder, as does every other packet (a table
+of small per-packet encoders). "Already seen" is a bounded dict from topic to its checked,
+length-prefixed UTF-8 field: a str is immutable, so an entry can never be wrong, and the dict
+is emptied when full. Headers of PUBLISH under 128 bytes are precomputed.
 
 Decoding
 --------
@@ -28,10 +31,12 @@ body is waited for. After ``next_packet`` has returned ``None`` the decoder hold
 prefix of one packet no larger than ``max_packet_size``.
 
 ``next_packet`` first tries a fast path for a complete, well formed PUBLISH whose remaining
-length fits in one byte (no properties): it reads the fields by index and builds the
-NamedTuple with ``tuple.__new__``. Anything else, including every malformed PUBLISH, goes
-through the general decoder, which reads fields with ``_Reader`` (bounds-checked, naming the
-field in each error). The fast path therefore never decides an error itself.
+length fits in one byte (no properties): it reads the fields by index, looks the raw topic up
+in a bounded dict of topics already checked (so a repeated topic is decoded once and every
+message on it shares one str), and builds the NamedTuple with ``tuple.__new__``. Anything else,
+including every malformed PUBLISH, goes through the general decoder, which reads fields with
+``_Reader`` (bounds-checked, naming the field in each error). The fast path therefore never
+decides an error itself; a test checks that both paths agree on mutated input.
 
 A decoding error fails the decoder for good: the buffers are dropped, later input is ignored and
 every later ``next_packet`` raises the same error, so a caller can never read past garbage.
@@ -1195,14 +1200,37 @@ _SERVER_RECEIVES: Final = frozenset(
     | {_P.UNSUBSCRIBE, _P.PINGREQ, _P.DISCONNECT, _P.AUTH}
 )
 
-# For the PUBLISH fast path: (qos, retain, dup) for each valid low nibble of the first byte,
-# None where the general decoder must report the error (QoS 3, DUP on QoS 0).
-_PUBLISH_FLAGS: Final = tuple(
-    None
-    if (flags >> 1 & 3) == 3 or (flags & 0x08 and not flags & 0x06)
-    else (flags >> 1 & 3, bool(flags & 0x01), bool(flags & 0x08))
-    for flags in range(16)
+# For the PUBLISH fast path, by first byte: (qos, retain, dup) for a PUBLISH with valid flags;
+# None for every other byte, where the general decoder decides (QoS 3, DUP on QoS 0, ...).
+_FAST_PUBLISH_FLAGS: Final = tuple(
+    (first >> 1 & 3, bool(first & 0x01), bool(first & 0x08))
+    if first >> 4 == PacketType.PUBLISH
+    and (first >> 1 & 3) != 3
+    and (first & 0x06 or not first & 0x08)
+    else None
+    for first in range(256)
 )
+
+# Raw topic name -> its checked str, for the PUBLISH fast path. Like _TOPIC_FIELDS, entries
+# cannot go stale and the dict is emptied when full. A repeated topic is then decoded once and
+# its str shared, hash included, by every message on it.
+_TOPIC_NAMES: Final[dict[bytes, str]] = {}
+
+_new_tuple: Final = tuple.__new__
+
+
+def _topic_name(raw: bytes) -> str | None:
+    """The topic name, if it is valid (UTF-8, no U+0000, no wildcard); None if not."""
+    try:
+        topic = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in topic or "+" in topic or "#" in topic:
+        return None
+    if len(_TOPIC_NAMES) >= _TOPIC_CACHE_SIZE:
+        _TOPIC_NAMES.clear()
+    _TOPIC_NAMES[raw] = topic
+    return topic
 
 
 class Decoder:
@@ -1276,44 +1304,46 @@ class Decoder:
         """
         buf = self._buf
         pos = self._pos
-        version = self.version
         # Fast path: a complete PUBLISH of remaining length < 128 without properties. It only
-        # ever accepts; anything it does not recognise as valid goes to the general path.
-        if pos + 4 < len(buf) and version is not None and self._error is None:
-            first = buf[pos]
+        # ever accepts; anything it does not recognise as valid goes to the general path. (A
+        # failed decoder has an empty buffer, so it never gets in here.)
+        if pos + 4 < len(buf):
+            flags = _FAST_PUBLISH_FLAGS[buf[pos]]
             length = buf[pos + 1]
             end = pos + 2 + length
+            version = self.version
             if (
-                first >> 4 == 3
+                flags is not None
                 and length < 128
                 and end <= len(buf)
                 and length + 2 <= self._max_packet_size
-                and (flags := _PUBLISH_FLAGS[first & 0x0F]) is not None
+                and version is not None
             ):
                 qos = flags[0]
                 topic_end = pos + 4 + (buf[pos + 2] << 8 | buf[pos + 3])
                 fields_end = topic_end + (2 if qos else 0) + (1 if version is _V5 else 0)
-                if fields_end <= end and topic_end > pos + 4:
+                if pos + 4 < topic_end and fields_end <= end:
+                    raw_topic = buf[pos + 4 : topic_end]
+                    topic = _TOPIC_NAMES.get(raw_topic) or _topic_name(raw_topic)
                     packet_id = buf[topic_end] << 8 | buf[topic_end + 1] if qos else None
-                    if (version is not _V5 or buf[fields_end - 1] == 0) and packet_id != 0:
-                        try:
-                            topic = buf[pos + 4 : topic_end].decode()
-                        except UnicodeDecodeError:
-                            topic = "#"  # let the general path report it
-                        if "\x00" not in topic and "+" not in topic and "#" not in topic:
-                            self._pos = end
-                            return tuple.__new__(
-                                Publish,
-                                (
-                                    topic,
-                                    buf[fields_end:end],
-                                    qos,
-                                    flags[1],
-                                    flags[2],
-                                    packet_id,
-                                    NO_PROPERTIES,
-                                ),
-                            )
+                    if (
+                        topic is not None
+                        and packet_id != 0
+                        and (version is not _V5 or buf[fields_end - 1] == 0)
+                    ):
+                        self._pos = end
+                        return _new_tuple(
+                            Publish,
+                            (
+                                topic,
+                                buf[fields_end:end],
+                                qos,
+                                flags[1],
+                                flags[2],
+                                packet_id,
+                                NO_PROPERTIES,
+                            ),
+                        )
         return self._next_packet_checked()
 
     # ------------------------------------------------------------------------- general path
