@@ -20,7 +20,9 @@ handshake) is the library's. What it adds is MQTT's view of WebSocket (MQTT 5.0 
   frame (continuations included) is passed on as it arrives, so an MQTT packet may span frames
   and messages, and a frame may hold several packets. A text frame breaks the MQTT rule
   [MQTT-6.0.0-1]: the connection is closed with close code 1003.
-- Every ``write`` of the MQTT protocol becomes one binary frame.
+- Every ``write`` of the MQTT protocol becomes one binary message: one frame, or for a write
+  over ``MAX_FRAME_SIZE`` bytes, a fragmented message of frames of that size, so that brokers
+  never need to buffer a huge frame before they can use it.
 - ``close()`` starts the close handshake; the server answers and closes TCP. If it does not
   within ``CLOSE_TIMEOUT`` seconds, the TCP transport is aborted.
 
@@ -48,10 +50,17 @@ from websockets.uri import parse_uri
 
 from .transports import check_headers
 
-__all__ = ("CLOSE_TIMEOUT", "SUBPROTOCOL", "WebSocketProtocol", "WebSocketTransport")
+__all__ = (
+    "CLOSE_TIMEOUT",
+    "MAX_FRAME_SIZE",
+    "SUBPROTOCOL",
+    "WebSocketProtocol",
+    "WebSocketTransport",
+)
 
 SUBPROTOCOL: Final = Subprotocol("mqtt")
 CLOSE_TIMEOUT: Final = 5.0  # seconds the server has to finish the close handshake
+MAX_FRAME_SIZE: Final = 64 * 1024  # payload bytes in one outgoing frame
 _NORMAL_CLOSURE: Final = 1000
 _GOING_AWAY: Final = 1001
 _UNSUPPORTED_DATA: Final = 1003
@@ -91,6 +100,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._failure: Exception | None = None  # why we ended the connection, for the app
         self.frames_received = 0  # data frames, for statistics (and tests of framing)
+        self.frames_sent = 0
 
     @property
     def request_headers(self) -> Headers:
@@ -168,7 +178,16 @@ class WebSocketProtocol(asyncio.Protocol):
     def send(self, data: bytes | bytearray | memoryview) -> None:
         if self._ws.state is not State.OPEN or self.transport.is_closing():
             return  # as a closed asyncio transport does, writes after closing go nowhere
-        self._ws.send_binary(data)
+        size = len(data)
+        self.frames_sent += -(-size // MAX_FRAME_SIZE)
+        if size <= MAX_FRAME_SIZE:
+            self._ws.send_binary(data)
+        else:
+            data = bytes(data)
+            self._ws.send_binary(data[:MAX_FRAME_SIZE], fin=False)
+            for start in range(MAX_FRAME_SIZE, size, MAX_FRAME_SIZE):
+                end = start + MAX_FRAME_SIZE
+                self._ws.send_continuation(data[start:end], fin=end >= size)
         self.flush()
 
     def start_close(self) -> None:
@@ -315,11 +334,13 @@ class WebSocketTransport(asyncio.Transport):
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """The TCP/TLS transport's extra info, plus "websocket_subprotocol" (what the server
-        chose) and "websocket_frames_received" (data frames so far)."""
+        chose), "websocket_frames_received" and "websocket_frames_sent" (data frames so far)."""
         if name == "websocket_subprotocol":
             return self._inner.subprotocol
         if name == "websocket_frames_received":
             return self._inner.frames_received
+        if name == "websocket_frames_sent":
+            return self._inner.frames_sent
         return self._inner.transport.get_extra_info(name, default)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
