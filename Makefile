@@ -1,6 +1,6 @@
 # Developer and CI entry points. Every target first makes sure .venv exists and holds the project
 # (editable) with its test and lint tools; it reinstalls when pyproject.toml changes.
-# System packages (mosquitto, make, python3-venv) are installed by .ci/run, not here.
+# `make test` and `make demo` first install missing system packages (scripts/system-packages.sh).
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROTOCOL_SOURCES := src/asyncmqtt/protocol/*
 
-.PHONY: install lint test demo bench clean
+.PHONY: system install lint test demo bench clean
+
+# System packages (mosquitto, python3-venv, ...) when missing; apt-get as root.
+system:
+	bash scripts/system-packages.sh
 
 install: $(INSTALLED)
 
@@ -25,12 +29,12 @@ lint: $(INSTALLED)
 	$(BIN)/mypy --strict src
 
 # The whole suite with coverage; the sans-I/O protocol core must keep 100% branch coverage.
-test: lint
+test: system lint
 	$(BIN)/coverage erase
 	$(BIN)/pytest -p no:cacheprovider --cov=asyncmqtt --cov-branch --cov-report=term-missing
 	$(BIN)/coverage report --include='$(PROTOCOL_SOURCES)' --fail-under=100
 
-demo: $(INSTALLED)
+demo: system $(INSTALLED)
 	@test -f examples/demo.py || { \
 		echo "make demo: examples/demo.py does not exist yet (the demo is still to be written)" >&2; \
 		exit 1; }
