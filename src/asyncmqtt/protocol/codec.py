@@ -10,11 +10,12 @@ raises ``TypeError`` / ``ValueError`` naming the field, the value and the rule. 
 what a packet means: a reason code or a property that MQTT 3.1.x cannot carry is an error, not
 something quietly dropped. Acknowledgements, DISCONNECT and AUTH are written in their shortest
 form (reason code and property length left out when they are 0 and empty), as brokers do.
-PUBLISH, the hot path, is encoded inline in ``encode`` when it is plain (no properties, a topic
-already seen); anything else goes to the checked encoder, as does every other packet (a table
-of small per-packet encoders). "Already seen" is a bounded dict from topic to its checked,
-length-prefixed UTF-8 field: a str is immutable, so an entry can never be wrong, and the dict
-is emptied when full. Headers of PUBLISH under 128 bytes are precomputed.
+PUBLISH, the hot path, is encoded inline in ``encode`` when it is plain (no properties);
+anything else goes to the checked encoder, as does every other packet (a table of small
+per-packet encoders). A bounded dict maps each topic to its checked, length-prefixed UTF-8
+field, so a repeated topic is checked and encoded once: a str is immutable, so an entry can
+never be wrong, and the dict is emptied when full. Headers of PUBLISH under 128 bytes are
+precomputed.
 
 Decoding
 --------
@@ -705,14 +706,16 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     packet that cannot be written as well formed bytes in that version.
     """
     if packet.__class__ is Publish:
-        # The hot path: a PUBLISH under 128 bytes with an already seen topic, a bytes payload
-        # and no properties. Anything else goes to the checked encoder, which does all checks.
+        # The hot path: a PUBLISH with a non-empty str topic, a bytes payload and no properties,
+        # in MQTT 5.0 or 3.1.1. Anything else goes to the checked encoder, which does all checks.
         topic, payload, qos, retain, dup, packet_id, properties = packet
         try:
             topic_field = _TOPIC_FIELDS.get(topic)
             headers = _PUBLISH_HEADERS.get((qos, retain, dup))
         except TypeError:  # an unhashable field: let the checked encoder name it
             return _encode_publish_slowly(packet, _check_version(version))
+        if topic_field is None and topic.__class__ is str and topic:
+            topic_field = _topic_field(topic)  # checks it (raising if invalid), remembers it
         if (
             topic_field is not None
             and headers is not None
@@ -1239,8 +1242,10 @@ class Decoder:
     ``feed`` buffers bytes as they arrive; ``next_packet`` returns the next complete packet, or
     None when more bytes are needed. A client-side decoder (the default) accepts what a server
     sends; ``server_side=True`` accepts what a client sends and, when ``version`` is None,
-    requires CONNECT first and takes ``version`` from it. ``max_packet_size`` is the largest
-    packet accepted (the Maximum Packet Size we announced), fixed header included.
+    requires CONNECT first and takes ``version`` from it. A client-side decoder must be given
+    ``version`` (the one its CONNECT used): a server's packets do not say which they are in.
+    ``version`` stays a public attribute. ``max_packet_size`` is the largest packet accepted
+    (the Maximum Packet Size we announced), fixed header included.
     """
 
     __slots__ = (
