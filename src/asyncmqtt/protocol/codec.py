@@ -29,7 +29,8 @@ Every byte is therefore copied a small, bounded number of times, and total work 
 The fixed header is checked before anything else: a remaining length that is not a valid
 Variable Byte Integer, or a packet larger than ``max_packet_size``, fails at once, before its
 body is waited for. After ``next_packet`` has returned ``None`` the decoder holds only the
-prefix of one packet no larger than ``max_packet_size``.
+prefix of one packet no larger than ``max_packet_size``. (Input fed but not yet read is kept
+until it is read: a caller drains ``next_packet`` after each ``feed``.)
 
 ``next_packet`` first tries a fast path for a complete, well formed PUBLISH whose remaining
 length fits in one byte (no properties): it reads the fields by index, looks the raw topic up
