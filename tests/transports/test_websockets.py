@@ -126,6 +126,7 @@ class ServerPlan:
     handler: Handler
     subprotocols: list[Subprotocol] | None = field(default_factory=lambda: [Subprotocol("mqtt")])
     refuse: http.HTTPStatus | None = None
+    answer_subprotocol: str | None = None  # rewrite the server's choice in its answer
 
 
 def serving(handler: Handler, **options: Any) -> pytest.MarkDecorator:
@@ -170,8 +171,21 @@ async def small_server(request: pytest.FixtureRequest) -> AsyncIterator[SmallSer
             return None
         return connection.respond(plan.refuse, "no MQTT here\n")
 
+    def process_response(
+        connection: ServerConnection, request: Request, response: Response
+    ) -> Response | None:
+        if plan.answer_subprotocol is not None:
+            del response.headers["Sec-WebSocket-Protocol"]
+            response.headers["Sec-WebSocket-Protocol"] = plan.answer_subprotocol
+        return None
+
     async with serve(
-        handle, "127.0.0.1", 0, subprotocols=plan.subprotocols, process_request=process_request
+        handle,
+        "127.0.0.1",
+        0,
+        subprotocols=plan.subprotocols,
+        process_request=process_request,
+        process_response=process_response,
     ) as server:
         record.port = server.sockets[0].getsockname()[1]
         yield record
@@ -356,6 +370,20 @@ async def test_a_server_that_names_no_subprotocol_is_accepted(small_server: Smal
     assert transport.get_extra_info("websocket_subprotocol") is None
     await session.next_event(Connected)
     assert await session.close() is None
+
+
+async def _abandoned(connection: ServerConnection) -> None:
+    await connection.wait_closed()
+
+
+@serving(_abandoned, answer_subprotocol="not-mqtt")
+async def test_a_server_that_chooses_another_subprotocol_is_refused(
+    small_server: SmallServer,
+) -> None:
+    with pytest.raises(MqttConnectError) as caught:
+        await open_connection(V311, _settings(small_server))
+    assert caught.value.stage == "websocket"
+    assert "not-mqtt" in str(caught.value)
 
 
 @serving(_connack_and_wait)

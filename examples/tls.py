@@ -1,0 +1,42 @@
+"""Talk to a broker over TLS: verify its certificate, and optionally present our own.
+
+    python examples/tls.py HOST [--port 8883] [--ca-file CA.pem]
+                                [--cert client.pem --key client.key] [--insecure]
+
+Without --ca-file the system's trusted CAs verify the broker, as for any public broker
+(``python examples/tls.py test.mosquitto.org``). With --cert and --key the client proves who it
+is too (mutual TLS). --insecure skips the hostname check only; the certificate chain is still
+verified. Certificate files are read off the event loop.
+"""
+
+import argparse
+import asyncio
+
+import asyncmqtt
+
+TOPIC = "asyncmqtt/examples/tls"
+
+
+async def main(options: argparse.Namespace) -> None:
+    tls_params = asyncmqtt.TLSParameters(
+        ca_certs=options.ca_file, certfile=options.cert, keyfile=options.key
+    )
+    async with asyncmqtt.Client(
+        options.host, options.port, tls_params=tls_params, tls_insecure=options.insecure
+    ) as client:
+        await client.subscribe(TOPIC, qos=1)
+        await client.publish(TOPIC, payload="hello over TLS", qos=1)
+        async for message in client.messages:
+            print(f"{message.topic}: {message.payload.decode()}")
+            break
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("host")
+    parser.add_argument("--port", type=int, default=8883)
+    parser.add_argument("--ca-file")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--insecure", action="store_true")
+    asyncio.run(main(parser.parse_args()))
