@@ -20,9 +20,9 @@ handshake) is the library's. What it adds is MQTT's view of WebSocket (MQTT 5.0 
   frame (continuations included) is passed on as it arrives, so an MQTT packet may span frames
   and messages, and a frame may hold several packets. A text frame breaks the MQTT rule
   [MQTT-6.0.0-1]: the connection is closed with close code 1003.
-- Every ``write`` of the MQTT protocol becomes one binary message: one frame, or for a write
-  over ``MAX_FRAME_SIZE`` bytes, a fragmented message of frames of that size, so that brokers
-  never need to buffer a huge frame before they can use it.
+- Every ``write`` of the MQTT protocol becomes one binary message of one frame; a write over
+  ``MAX_FRAME_SIZE`` bytes becomes several, so that no broker or proxy on the way must hold a
+  huge frame or message (servers commonly limit both) before it can pass it on.
 - ``close()`` starts the close handshake; the server answers and closes TCP. If it does not
   within ``CLOSE_TIMEOUT`` seconds, the TCP transport is aborted.
 
@@ -103,11 +103,6 @@ class WebSocketProtocol(asyncio.Protocol):
         self.frames_sent = 0
 
     @property
-    def request_headers(self) -> Headers:
-        """The headers of the upgrade request (for tests and logging)."""
-        return self._request.headers
-
-    @property
     def app(self) -> asyncio.Protocol | None:
         return self._app
 
@@ -120,10 +115,6 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._transport is None:
             raise RuntimeError("the WebSocket protocol has no transport yet")
         return self._transport
-
-    @property
-    def state(self) -> State:
-        return self._ws.state
 
     @property
     def subprotocol(self) -> str | None:
@@ -183,11 +174,10 @@ class WebSocketProtocol(asyncio.Protocol):
         if size <= MAX_FRAME_SIZE:
             self._ws.send_binary(data)
         else:
+            # Whole messages, not fragments of one: servers limit the size of a message.
             data = bytes(data)
-            self._ws.send_binary(data[:MAX_FRAME_SIZE], fin=False)
-            for start in range(MAX_FRAME_SIZE, size, MAX_FRAME_SIZE):
-                end = start + MAX_FRAME_SIZE
-                self._ws.send_continuation(data[start:end], fin=end >= size)
+            for start in range(0, size, MAX_FRAME_SIZE):
+                self._ws.send_binary(data[start : start + MAX_FRAME_SIZE])
         self.flush()
 
     def start_close(self) -> None:

@@ -8,6 +8,7 @@ name: the broker's hostname (resolved by the proxy) or an address (resolved here
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -250,3 +251,47 @@ async def test_bind_address_applies_to_the_connection_to_the_proxy(
     assert await session.close() is None
     # pproxy logs the client's address with each tunnel (before it connects to the broker).
     assert f"socks5 127.0.0.1:{unused_tcp_port} -> " in proxies.log_text()
+
+
+async def test_an_address_needs_no_resolving_with_local_dns(
+    transport_broker: TransportBroker, proxies: Pproxy
+) -> None:
+    settings = TransportSettings(
+        hostname=transport_broker.host,
+        port=transport_broker.port,
+        proxy=_proxy(proxies, "socks4", proxy_rdns=False),
+    )
+    _, session = await open_connection(MqttSession, settings)
+    await round_trip(session)
+    assert await session.close() is None
+
+
+async def test_socket_options_are_set_once_the_tunnel_is_open(
+    transport_broker: TransportBroker, proxies: Pproxy
+) -> None:
+    settings = TransportSettings(
+        hostname=transport_broker.host,
+        port=transport_broker.port,
+        proxy=_proxy(proxies, "socks5"),
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 91)],
+    )
+    transport, session = await open_connection(MqttSession, settings)
+    sock = transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 91
+    await round_trip(session)
+    assert await session.close() is None
+
+
+async def test_a_refused_socket_option_through_a_proxy(
+    transport_broker: TransportBroker, proxies: Pproxy
+) -> None:
+    settings = TransportSettings(
+        hostname=transport_broker.host,
+        port=transport_broker.port,
+        proxy=_proxy(proxies, "socks5"),
+        socket_options=[(socket.SOL_SOCKET, 0x7FFF, 1)],
+    )
+    with pytest.raises(MqttConnectError) as caught:
+        await open_connection(MqttSession, settings)
+    assert caught.value.stage == "tcp"
+    assert "cannot set socket option" in str(caught.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,6 +150,11 @@ def test_bad_unix_settings(options: dict[str, Any], message: str) -> None:
     arguments = {"hostname": "/run/mqtt.sock", "transport": "unix", **options}
     with pytest.raises(ValueError, match=message):
         TransportSettings(**arguments)
+
+
+def test_a_unix_socket_path_must_be_a_str() -> None:
+    with pytest.raises(TypeError, match="hostname must be the socket path"):
+        TransportSettings(hostname=Path("/run/mqtt.sock"), transport="unix")  # type: ignore[arg-type]
 
 
 def test_settings_are_frozen() -> None:

@@ -4,6 +4,7 @@ report."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -137,3 +138,26 @@ async def test_a_missing_unix_socket_fails_at_the_tcp_stage(tmp_path: object) ->
     assert caught.value.address == f"unix:{path}"
     assert f"unix:{path}" in str(caught.value)
     assert isinstance(caught.value.__cause__, FileNotFoundError)
+
+
+async def test_ipv6_with_a_bound_address() -> None:
+    """IPv6 addresses bind and connect as IPv4 ones do (a small server on ::1)."""
+    accepted: asyncio.Queue[tuple[object, ...]] = asyncio.Queue()
+
+    def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.put_nowait(writer.get_extra_info("peername"))
+        writer.close()
+
+    server = await asyncio.start_server(on_client, "::1", 0)
+    port = server.sockets[0].getsockname()[1]
+    local_port = _free_port()
+    async with server:
+        settings = TransportSettings(
+            hostname="::1", port=port, bind_address="::1", bind_port=local_port
+        )
+        assert settings.address == f"mqtt://[::1]:{port}"
+        _, session = await open_connection(MqttSession, settings)
+        async with asyncio.timeout(10):
+            peer = await accepted.get()
+            await session.lost
+    assert peer[:2] == ("::1", local_port)

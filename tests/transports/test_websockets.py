@@ -6,6 +6,8 @@ frames and messages, pings, text frames, close codes, refusals."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import http
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,7 +70,7 @@ async def test_round_trip(
 async def test_a_packet_larger_than_a_frame(
     transport_broker: TransportBroker, pki: Pki, version: ProtocolVersion, secure: bool
 ) -> None:
-    """A 200 kB PUBLISH leaves as one message of four frames; the broker must join them.
+    """A 200 kB PUBLISH leaves in four messages of one frame; the broker must join them.
 
     A subscriber on plain TCP checks what arrived (mosquitto 2.0.11 sends large WebSocket
     frames slowly, so the way back is not WebSocket here; packets that span incoming frames
@@ -400,3 +402,126 @@ async def test_flow_control_reaches_the_tcp_transport(small_server: SmallServer)
     assert not transport.can_write_eof()
     assert await session.close() is None
     assert transport.is_closing()
+
+
+async def _drain(connection: ServerConnection) -> None:
+    async for _message in connection:
+        pass
+
+
+class WriteFlowRecorder(MqttSession):
+    """Records the flow-control calls the transport makes."""
+
+    def __init__(self) -> None:
+        super().__init__(ProtocolVersion.V311)
+        self.flow: list[str] = []
+        self.resumed: asyncio.Future[None] = self._loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # no CONNECT: raw bytes only
+
+    def pause_writing(self) -> None:
+        self.flow.append("pause")
+
+    def resume_writing(self) -> None:
+        self.flow.append("resume")
+        if not self.resumed.done():
+            self.resumed.set_result(None)
+
+
+@serving(_drain)
+async def test_pause_and_resume_writing_reach_the_protocol(small_server: SmallServer) -> None:
+    transport, recorder = await open_connection(WriteFlowRecorder, _settings(small_server))
+    transport.set_write_buffer_limits(high=16 * 1024, low=0)
+    # Far more than the kernel's socket buffers take at once, so the TCP transport buffers.
+    transport.write(b"\x00" * (8 * 1024 * 1024))
+    assert recorder.flow == ["pause"]
+    assert transport.get_write_buffer_size() > 0
+    async with asyncio.timeout(10):
+        await recorder.resumed  # the server read everything
+    assert recorder.flow == ["pause", "resume"]
+    transport.close()
+    async with asyncio.timeout(10):
+        assert await recorder.lost is None
+
+
+@serving(_drain)
+async def test_transport_surface(small_server: SmallServer) -> None:
+    transport, recorder = await open_connection(WriteFlowRecorder, _settings(small_server))
+    assert transport.get_protocol() is recorder
+    with pytest.raises(NotImplementedError):
+        transport.set_protocol(recorder)
+    with pytest.raises(TypeError, match="data must be bytes-like, got str"):
+        transport.write("text")  # type: ignore[arg-type]
+    sent = transport.get_extra_info("websocket_frames_sent")
+    transport.writelines([b"\x10", b"\x00"])
+    transport.write(b"")  # nothing to send: no frame
+    assert transport.get_extra_info("websocket_frames_sent") == sent + 1
+    transport.close()
+    transport.close()  # a second close changes nothing
+    transport.write(b"\x10\x00")  # after close: dropped, as asyncio transports do
+    assert transport.get_extra_info("websocket_frames_sent") == sent + 1
+    assert transport.is_closing()
+    async with asyncio.timeout(10):
+        assert await recorder.lost is None
+    assert await small_server.close_code() == 1000
+
+
+@serving(_drain)
+async def test_abort_drops_the_connection_at_once(small_server: SmallServer) -> None:
+    transport, recorder = await open_connection(WriteFlowRecorder, _settings(small_server))
+    transport.abort()
+    assert transport.is_closing()
+    async with asyncio.timeout(10):
+        assert await recorder.lost is None
+    assert await small_server.close_code() == 1006  # no close frame: abnormal closure
+
+
+class FailsToStart(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        raise RuntimeError("cannot start")
+
+
+@serving(_abandoned)
+async def test_a_protocol_that_fails_to_start_fails_the_websocket_stage(
+    small_server: SmallServer,
+) -> None:
+    with pytest.raises(MqttConnectError) as caught:
+        await open_connection(FailsToStart, _settings(small_server))
+    assert caught.value.stage == "websocket"
+    assert "the MQTT protocol failed to start: RuntimeError('cannot start')" in str(caught.value)
+    assert isinstance(caught.value.__cause__.__cause__, RuntimeError)  # type: ignore[union-attr]
+
+
+async def _raw_websocket_then_garbage(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Accept the upgrade by hand, then send a frame with a reserved opcode (0x3)."""
+    request = await reader.readuntil(b"\r\n\r\n")
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    writer.write(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+    )
+    writer.write(b"\x83\x00")
+    await reader.read()  # until the client closes
+    writer.close()
+
+
+async def test_a_broken_websocket_protocol_ends_the_connection_with_an_error() -> None:
+    server = await asyncio.start_server(_raw_websocket_then_garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        settings = TransportSettings(hostname="127.0.0.1", port=port, transport="websockets")
+        transport, recorder = await open_connection(WriteFlowRecorder, settings)
+        transport.abort()  # the client waits for the server to close TCP; do not wait for that
+        async with asyncio.timeout(10):
+            lost = await recorder.lost
+    assert isinstance(lost, ConnectionError)
+    assert "broke the WebSocket protocol" in str(lost)
+    assert "opcode" in str(lost.__cause__)
