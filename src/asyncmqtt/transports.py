@@ -395,7 +395,7 @@ class _Connector:
         self._settings = settings
         self._deadline = deadline
         self._started = loop.time()
-        self._stage = "tcp"
+        self._stage = _first_stage(settings)
 
     async def run(
         self, protocol_factory: Callable[[], _Protocol]
@@ -649,6 +649,13 @@ class _Connector:
             ws.transport.abort()
             raise
         return _websocket_result(ws)
+
+
+def _first_stage(settings: TransportSettings) -> str:
+    """The stage a connect is in before it starts one (a deadline already passed)."""
+    if settings.transport == "unix":
+        return "tcp"
+    return "resolve" if settings.proxy is None else "proxy"
 
 
 def _websocket_result(ws: WebSocketProtocol) -> tuple[asyncio.Transport, _Protocol]:

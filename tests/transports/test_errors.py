@@ -238,3 +238,12 @@ def test_plain_tcp_needs_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "websockets", None)
     monkeypatch.setitem(sys.modules, "python_socks", None)
     assert TransportSettings(hostname="broker.example").address == "mqtt://broker.example:1883"
+
+
+async def test_a_deadline_already_past_fails_the_first_stage() -> None:
+    # A name, not an address: uvloop answers for an address without yielding to the loop.
+    settings = TransportSettings(hostname="localhost", port=1883)
+    deadline = asyncio.get_running_loop().time() - 1.0
+    error = await _connect_error(settings, deadline=deadline)
+    assert error.stage == "resolve"
+    assert isinstance(error.__cause__, TimeoutError)
