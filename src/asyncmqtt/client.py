@@ -295,7 +295,7 @@ class Client:
             self._entered = False
 
     async def _connect(self) -> None:
-        router = self._get_router()
+        self._get_router()
         if self._max_calls is not None:
             loop = asyncio.get_running_loop()
             if self._semaphore_loop is not loop:
@@ -315,8 +315,6 @@ class Client:
             except _ProtocolRefused as again:
                 raise again.error from again.error.__cause__
         self._negotiated = True
-        self._connected = True
-        router.connection_started()
         server = self._conn.server
         self._logger.debug(
             "connected to %s (MQTT %s, client identifier %r, session present: %s)",
@@ -516,6 +514,9 @@ class Client:
             else:
                 future.set_result(event)
         elif isinstance(event, Connected):
+            # Connected here, synchronously: a Disconnected in the same batch must see it.
+            self._connected = True
+            self._get_router().connection_started()
             waiter = self._connack_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(event)

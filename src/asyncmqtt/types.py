@@ -103,7 +103,7 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
-_PLACE_NAMES: Final = {WILL: "a will"} | {kind: kind.name for kind in PacketType}
+_PLACE_NAMES: Final = {WILL: "will"} | {kind: kind.name for kind in PacketType}
 
 
 def check_properties(properties: object, packet: int, *, what: str) -> Properties:
@@ -123,8 +123,8 @@ def check_properties(properties: object, packet: int, *, what: str) -> Propertie
         if packet not in spec.packets:
             allowed = ", ".join(sorted(_PLACE_NAMES[p] for p in spec.packets))
             raise ValueError(
-                f"property {spec.name} does not belong in {what}: the {_PLACE_NAMES[packet]} "
-                f"packet cannot carry it (it may appear in: {allowed})"
+                f"property {spec.name} does not belong in {what} ({_PLACE_NAMES[packet]}); "
+                f"it may appear only in: {allowed}"
             )
     return properties
 
