@@ -165,7 +165,7 @@ async def small_server(request: pytest.FixtureRequest) -> AsyncIterator[SmallSer
             await plan.handler(connection)
         finally:
             await connection.wait_closed()
-            record.connection_closed(connection.close_code)
+            record.connection_closed(connection.protocol.close_code)
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
         record.requests.append(request)
