@@ -576,6 +576,7 @@ class Client:
         props = NO_PROPERTIES
         if properties is not None:
             props = check_properties(properties, PacketType.PUBLISH, what="publish()")
+        seconds = self._seconds(timeout)
         link = self._link
         if link is None or not self._connected:
             _check_publish_arguments(name, qos, retain)
@@ -585,11 +586,11 @@ class Client:
         semaphore = self._semaphore
         if semaphore is None:
             return await self._publish(
-                link, name, data, qos=qos, retain=retain, props=props, timeout=timeout
+                link, name, data, qos=qos, retain=retain, props=props, timeout=seconds
             )
         async with semaphore:
             return await self._publish(
-                link, name, data, qos=qos, retain=retain, props=props, timeout=timeout
+                link, name, data, qos=qos, retain=retain, props=props, timeout=seconds
             )
 
     async def _publish(
@@ -608,7 +609,7 @@ class Client:
                 await self._wait(link.wait_writable(), timeout)
             except TimeoutError:
                 raise PublishWithdrawnError(
-                    f"publish to {name!r} timed out after {self._timeout(timeout):g} s waiting "
+                    f"publish to {name!r} timed out after {timeout:g} s waiting "
                     "for the transport's write buffer to drain; nothing was written"
                 ) from None
             if self._link is not link or not self._connected:
@@ -631,13 +632,13 @@ class Client:
         except TimeoutError:
             if self._withdraw(handle):
                 raise PublishWithdrawnError(
-                    f"publish to {name!r} timed out after {self._timeout(timeout):g} s before "
+                    f"publish to {name!r} timed out after {timeout:g} s before "
                     "it was written (it waited for a slot under the broker's receive maximum);"
                     " it was withdrawn and will not be sent"
                 ) from None
             raise MqttTimeoutError(
                 f"publish to {name!r} (QoS {qos}, packet id {handle.packet_id}) timed out after "
-                f"{self._timeout(timeout):g} s: it was already written to the broker; it stays "
+                f"{timeout:g} s: it was already written to the broker; it stays "
                 "in the session and completes in the background"
             ) from None
         except asyncio.CancelledError:
@@ -695,6 +696,7 @@ class Client:
         ``MqttCodeError`` listing them if any was refused.
         """
         subscriptions = _subscriptions(topic, qos, options)
+        seconds = self._seconds(timeout)
         props = NO_PROPERTIES
         if properties is not None:
             props = check_properties(properties, PacketType.SUBSCRIBE, what="subscribe()")
@@ -712,7 +714,7 @@ class Client:
         async with self._outgoing_call():
             packet_id = self._conn.subscribe(subscriptions, props, now=link.now())
             link.flush()
-            event = await self._await_ack(packet_id, timeout, f"subscribe to {filters}")
+            event = await self._await_ack(packet_id, seconds, f"subscribe to {filters}")
         assert isinstance(event, SubscribeCompleted)
         codes = event.reason_codes
         if any(code >= 0x80 for code in codes):
@@ -734,6 +736,7 @@ class Client:
         whose UNSUBACK carries none); raises ``MqttCodeError`` listing them if any failed.
         """
         filters_list = _unsubscribe_filters(topic)
+        seconds = self._seconds(timeout)
         props = NO_PROPERTIES
         if properties is not None:
             props = check_properties(properties, PacketType.UNSUBSCRIBE, what="unsubscribe()")
@@ -744,7 +747,7 @@ class Client:
         async with self._outgoing_call():
             packet_id = self._conn.unsubscribe(filters_list, props, now=link.now())
             link.flush()
-            event = await self._await_ack(packet_id, timeout, f"unsubscribe from {filters}")
+            event = await self._await_ack(packet_id, seconds, f"unsubscribe from {filters}")
         assert isinstance(event, UnsubscribeCompleted)
         codes = event.reason_codes
         if any(code >= 0x80 for code in codes):
@@ -762,7 +765,7 @@ class Client:
             event = await self._wait(future, timeout)
         except TimeoutError:
             raise MqttTimeoutError(
-                f"{what} timed out after {self._timeout(timeout):g} s: no answer from the broker"
+                f"{what} timed out after {timeout:g} s: no answer from the broker"
             ) from None
         finally:
             self._acks.pop(packet_id, None)
@@ -852,13 +855,15 @@ class Client:
             return "the client disconnected"
         return f"the connection to the broker was lost ({event.error})"
 
-    def _timeout(self, timeout: float | None) -> float | None:
+    def _seconds(self, timeout: float | None) -> float | None:
+        """The limit for one call: its ``timeout``, or the client's default (None: none)."""
         if timeout is None:
             return self.timeout
         return _check_timeout("timeout", timeout, None)
 
-    async def _wait(self, awaitable: Awaitable[_T], timeout: float | None) -> _T:
-        seconds = self._timeout(timeout)
+    @staticmethod
+    async def _wait(awaitable: Awaitable[_T], seconds: float | None) -> _T:
+        """Await with a limit of ``seconds`` (None: no limit)."""
         if seconds is None:
             return await awaitable
         async with asyncio.timeout(seconds):
