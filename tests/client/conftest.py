@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -12,5 +13,5 @@ _counter = itertools.count()
 @pytest.fixture
 def topic(request: pytest.FixtureRequest) -> str:
     """A topic prefix no other test uses, so tests sharing a broker never see each other."""
-    name = request.node.name.replace("[", "_").replace("]", "").replace("-", "_")
+    name = re.sub(r"\W", "_", request.node.name)  # no wildcards, no '/'
     return f"test/{name}/{next(_counter)}"
