@@ -315,6 +315,12 @@ class Mosquitto:
         return self._runtime.workdir / "mosquitto.log"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (benchmarks read its CPU time), else None."""
+        process = self._runtime.process
+        return process.pid if process is not None and process.poll() is None else None
+
+    @property
     def running(self) -> bool:
         process = self._runtime.process
         return process is not None and process.poll() is None
