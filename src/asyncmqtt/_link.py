@@ -57,6 +57,7 @@ class Link(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.setup_error: OSError | None = None
+        self.failure: Exception | None = None  # raised while handling the core's events
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
@@ -116,7 +117,15 @@ class Link(asyncio.Protocol):
             transport.write(data)
         events = conn.events_received()
         if events:
-            self._on_events(events)
+            try:
+                self._on_events(events)
+            except Exception as error:
+                # A bug in code the client calls (a custom queue_type, say): end the connection
+                # rather than go on with an event half handled; the client reports ``failure``.
+                self.failure = error
+                if transport is not None:
+                    transport.abort()
+                return
         if conn.state is _CLOSED:
             if transport is not None:
                 transport.close()

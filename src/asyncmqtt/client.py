@@ -469,7 +469,7 @@ class Client:
             )
             return
         raise ConnectionLostError(
-            f"the connection to the broker at {self._address} was lost: {cause}"
+            f"the connection to the broker at {self._address} ended: {cause}"
         ) from cause
 
     async def _wait_closed(self, link: Link) -> None:
@@ -534,10 +534,17 @@ class Client:
             return
         self._connected = False
         error = event.error
+        link = self._link
+        if link is not None and link.failure is not None:
+            error = MqttError(
+                f"the connection was closed because handling what the broker sent raised "
+                f"{link.failure!r}"
+            )
+            error.__cause__ = link.failure
         if error is None:
             reason = "the client disconnected"
         else:
-            reason = f"the connection to the broker was lost: {error}"
+            reason = f"the connection ended: {error}"
             self._logger.warning("connection to %s lost: %s", self._address, error)
         self._get_router().connection_ended(reason, error)
         # Publishes not yet written are withdrawn: their callers are told so and may retry.
@@ -853,7 +860,7 @@ class Client:
     def _ended_text(self, event: Disconnected) -> str:
         if event.error is None:
             return "the client disconnected"
-        return f"the connection to the broker was lost ({event.error})"
+        return f"the connection ended ({event.error})"
 
     def _seconds(self, timeout: float | None) -> float | None:
         """The limit for one call: its ``timeout``, or the client's default (None: none)."""
