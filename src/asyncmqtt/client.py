@@ -587,7 +587,7 @@ class Client:
         link = self._link
         if link is None or not self._connected:
             _check_publish_arguments(name, qos, retain)
-            raise MqttError(f"cannot publish to {name!r}: the client is not connected")
+            raise self._not_connected_error(f"publish to {name!r}")
         if props:
             self._require_v5("properties in publish()")
         semaphore = self._semaphore
