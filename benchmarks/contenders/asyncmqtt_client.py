@@ -24,7 +24,10 @@ CONNECT_CONCURRENCY = 100  # many-clients: connections opened at once (see run.p
 
 
 def _client(options: common.Options, identifier: str) -> asyncmqtt.Client:
-    return asyncmqtt.Client(options.host, options.port, identifier=identifier)
+    version = (
+        asyncmqtt.ProtocolVersion.V5 if options.protocol == 5 else asyncmqtt.ProtocolVersion.V311
+    )
+    return asyncmqtt.Client(options.host, options.port, identifier=identifier, protocol=version)
 
 
 async def _count(client: asyncmqtt.Client, expected: int) -> int:

@@ -5,7 +5,7 @@ so that CPU time and resident memory belong to that library alone. Its command l
 
     python CONTENDER.py HOST PORT --scenario throughput|latency|many|queued
         [--qos Q] [--n N] [--mode seq|concurrent] [--loop asyncio|uvloop]
-        [--rate R] [--broker-pid PID] [--protocol 5|4]
+        [--rate R] [--duration S] [--broker-pid PID] [--protocol 5|4] [--timeout S]
 
 and it prints exactly one line of JSON on stdout: the ``Result`` fields it measured, or an
 ``error`` field saying what failed (then it exits with status 1).
@@ -61,6 +61,7 @@ class Options:
     duration: float
     broker_pid: int | None
     timeout: float
+    protocol: int = 5  # the MQTT protocol level: 5 for 5.0, 4 for 3.1.1
     topic: str = TOPIC
 
 
@@ -78,6 +79,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--broker-pid", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many s")
     parser.add_argument("--topic", default=TOPIC)
+    parser.add_argument("--protocol", type=int, choices=(4, 5), default=5, help="4 is 3.1.1")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
@@ -93,6 +95,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         duration=args.duration,
         broker_pid=args.broker_pid,
         timeout=args.timeout,
+        protocol=args.protocol,
         topic=args.topic,
     )
 
@@ -250,6 +253,7 @@ def main(
         "n": options.n,
         "mode": options.mode,
         "loop": options.loop,
+        "protocol": options.protocol,
     }
     try:
         result = run(options)
