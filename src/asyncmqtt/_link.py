@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-``Link`` is made by ``loop.create_connection`` (or ``create_unix_connection``), so it works on
-every event loop that has transports: the default loop on every OS and uvloop. Every input
+``Link`` is the protocol of the transport that ``transports.open_connection`` opens (TCP,
+TLS, Unix socket, WebSocket, through a proxy): it needs nothing but asyncio's transport
+interface, so it works on every event loop, the default one on every OS and uvloop. Every input
 follows the same path, synchronously, in the callback that delivered it:
 
     input (bytes, EOF, timer, command)  ->  the core  ->  ``flush()``
@@ -30,7 +31,7 @@ QoS 0 publishers wait for the buffer to drain instead of growing it without boun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final
 
 from .protocol.connection import ClientConnection, ConnectionState
@@ -48,15 +49,12 @@ class Link(asyncio.Protocol):
         self,
         conn: ClientConnection,
         on_events: Callable[[list[Event]], None],
-        socket_options: Iterable[tuple[object, ...]] = (),
     ) -> None:
         self.conn = conn
         self._on_events = on_events
-        self._socket_options = tuple(socket_options)
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = self._loop.create_future()
-        self.setup_error: OSError | None = None
         self.failure: Exception | None = None  # raised while handling the core's events
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
@@ -67,12 +65,6 @@ class Link(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        try:
-            self._apply_socket_options(transport)
-        except OSError as error:
-            self.setup_error = error
-            transport.close()
-            return
         self.conn.connect(self._loop.time())
         self.flush()
 
@@ -192,12 +184,3 @@ class Link(asyncio.Protocol):
         self._writable = None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def _apply_socket_options(self, transport: asyncio.BaseTransport) -> None:
-        if not self._socket_options:
-            return
-        sock = transport.get_extra_info("socket")
-        if sock is None:
-            return
-        for option in self._socket_options:
-            sock.setsockopt(*option)

@@ -81,13 +81,18 @@ from .protocol.packets import Subscription, WillMessage
 from .protocol.properties import NO_PROPERTIES, Properties
 from .protocol.topics import validate_topic_filter, validate_topic_name
 from .topics import TopicLike, Wildcard, WildcardLike
+from .transports import (
+    ProxySettings,
+    SocketOption,
+    TLSParameters,
+    TransportSettings,
+    WebSocketHeaders,
+    open_connection,
+)
 from .types import (
     CLEAN_START_FIRST_ONLY,
     PayloadType,
-    ProxySettings,
-    SocketOption,
     SubscribeOptions,
-    TLSParameters,
     Will,
     check_bool,
     check_properties,
@@ -159,17 +164,30 @@ class Client:
         proxy: ProxySettings | None = None,
         socket_options: Iterable[SocketOption] | None = None,
         websocket_path: str | None = None,
-        websocket_headers: dict[str, str] | None = None,
+        websocket_headers: WebSocketHeaders | None = None,
         client_id: str | None = None,
         message_retry_set: float | None = None,
     ) -> None:
-        self._hostname = _check_str("hostname", hostname, empty=False)
-        self._port = _check_int("port", port, 1, 65535)
-        self._transport = _check_transport(transport, websocket_path, websocket_headers)
-        if proxy is not None:
-            if not isinstance(proxy, ProxySettings):
-                raise TypeError(f"proxy must be a ProxySettings, got {proxy!r}")
-            raise ValueError("proxy: connecting through a proxy is not supported yet")
+        self.timeout: float | None = _check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
+        if tls_insecure is not None:
+            check_bool(tls_insecure, "tls_insecure")
+        # How to reach the broker: checked here, used by transports.open_connection.
+        self._transport_settings = TransportSettings(
+            hostname=hostname,
+            port=port,
+            transport=transport,
+            tls_context=tls_context,
+            tls_params=tls_params,
+            tls_insecure=bool(tls_insecure),
+            proxy=proxy,
+            websocket_path=websocket_path,
+            websocket_headers=websocket_headers,
+            bind_address=bind_address,
+            bind_port=bind_port,
+            socket_options=() if socket_options is None else socket_options,
+            timeout=self.timeout,
+        )
+        self._address = self._transport_settings.address
         self._username = _check_optional_str("username", username)
         self._password = _check_password(password)
         self._logger: _Logger = _check_logger(logger)
@@ -182,10 +200,7 @@ class Client:
         if clean_session is not None:
             check_bool(clean_session, "clean_session")
         self._clean_session = clean_session
-        self.timeout: float | None = _check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
         self._keepalive = _check_int("keepalive", keepalive, 0, 65535)
-        self._bind_address = _check_str("bind_address", bind_address, empty=True)
-        self._bind_port = _check_int("bind_port", bind_port, 0, 65535)
         self._clean_start = _check_clean_start(clean_start)
         self._max_incoming = _check_optional_int(
             "max_queued_incoming_messages", max_queued_incoming_messages, None
@@ -200,8 +215,6 @@ class Client:
         self._connect_properties = check_properties(
             properties, PacketType.CONNECT, what="the Client's CONNECT properties"
         )
-        self._ssl = _ssl_context(tls_context, tls_params, tls_insecure)
-        self._socket_options = _check_socket_options(socket_options)
         if message_retry_set is not None:
             _check_timeout("message_retry_set", message_retry_set, None)
         if self._requested_protocol is not None and self._requested_protocol is not _V5:
@@ -260,10 +273,7 @@ class Client:
 
     def __repr__(self) -> str:
         state = "connected" if self._connected else "not connected"
-        return (
-            f"<asyncmqtt.Client {self._hostname}:{self._port} "
-            f"identifier={self.identifier!r} {state}>"
-        )
+        return f"<asyncmqtt.Client {self._address} identifier={self.identifier!r} {state}>"
 
     # ------------------------------------------------------------------ connecting
 
@@ -329,7 +339,8 @@ class Client:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Event] = loop.create_future()
         self._connack_waiter = waiter
-        stage = "tcp"
+        # One deadline for the whole attempt: transport stages, then CONNACK.
+        deadline = None if self.timeout is None else loop.time() + self.timeout
         link: Link | None = None
         self._logger.debug(
             "connecting to %s (MQTT %s, client identifier %r)",
@@ -338,18 +349,18 @@ class Client:
             self._conn.client_id,
         )
         try:
-            async with asyncio.timeout(self.timeout):
-                link = await self._open_link()
-                self._link = link
-                self._get_router().gate.attach(link)
-                stage = "connack"
+            _, link = await open_connection(
+                self._make_link, self._transport_settings, deadline=deadline
+            )
+            self._link = link
+            self._get_router().gate.attach(link)
+            async with asyncio.timeout_at(deadline):
                 event = await waiter
         except TimeoutError:
             self._drop_link(link)
-            what = "a CONNACK" if stage == "connack" else "a network connection"
             raise MqttConnectError(
-                f"connecting to {self._address} timed out after {self.timeout:g} s (no {what})",
-                stage=stage,
+                f"connecting to {self._address} timed out after {self.timeout:g} s (no CONNACK)",
+                stage="connack",
                 address=self._address,
             ) from None
         except BaseException:
@@ -361,48 +372,8 @@ class Client:
             self._drop_link(link)
             raise self._connect_failure(event)
 
-    async def _open_link(self) -> Link:
-        loop = asyncio.get_running_loop()
-
-        def make_link() -> Link:
-            return Link(self._conn, self._handle_events, self._socket_options)
-
-        stage = "tls" if self._ssl is not None else "tcp"
-        try:
-            if self._transport == "unix":
-                _, link = await loop.create_unix_connection(
-                    make_link,
-                    self._hostname,
-                    ssl=self._ssl,
-                    server_hostname=None if self._ssl is None else "",
-                )
-            else:
-                local_addr = None
-                if self._bind_address or self._bind_port:
-                    local_addr = (self._bind_address or "0.0.0.0", self._bind_port)
-                _, link = await loop.create_connection(
-                    make_link,
-                    self._hostname,
-                    self._port,
-                    ssl=self._ssl,
-                    local_addr=local_addr,
-                )
-        except (ssl.SSLError, ssl.CertificateError) as error:
-            raise MqttConnectError(
-                f"TLS with {self._address} failed: {error}", stage="tls", address=self._address
-            ) from error
-        except OSError as error:
-            raise MqttConnectError(
-                f"cannot connect to {self._address}: {error}", stage=stage, address=self._address
-            ) from error
-        if link.setup_error is not None:
-            raise MqttConnectError(
-                f"cannot apply socket_options to the connection to {self._address}: "
-                f"{link.setup_error}",
-                stage="tcp",
-                address=self._address,
-            ) from link.setup_error
-        return link
+    def _make_link(self) -> Link:
+        return Link(self._conn, self._handle_events)
 
     def _connect_failure(self, event: Disconnected) -> Exception:
         error = event.error
@@ -823,12 +794,6 @@ class Client:
 
     # ------------------------------------------------------------------ helpers
 
-    @property
-    def _address(self) -> str:
-        if self._transport == "unix":
-            return self._hostname
-        return f"{self._hostname}:{self._port}"
-
     def _get_router(self) -> Router:
         router = self._router
         if router is None:
@@ -1196,17 +1161,6 @@ def _check_protocol(protocol: object) -> ProtocolVersion | None:
         ) from None
 
 
-def _check_transport(transport: object, path: object, headers: object) -> str:
-    if transport not in _TRANSPORTS:
-        raise ValueError(f"transport={transport!r} is not one of {', '.join(_TRANSPORTS)}")
-    if transport == "websockets":
-        raise ValueError("transport='websockets' is not supported yet")
-    for name, value in (("websocket_path", path), ("websocket_headers", headers)):
-        if value is not None:
-            raise ValueError(f"{name} is only used with transport='websockets'")
-    return str(transport)
-
-
 def _check_timeout(name: str, value: object, default: float | None) -> float | None:
     if value is None:
         return default
@@ -1226,46 +1180,6 @@ def _check_clean_start(value: object) -> bool | Literal["first_only"]:
         f"clean_start={value!r} is not valid: use True, False, or 3 / 'first_only' "
         "(clean start on the first connection only)"
     )
-
-
-def _check_socket_options(options: object) -> tuple[tuple[object, ...], ...]:
-    if options is None:
-        return ()
-    if not isinstance(options, Iterable):
-        raise TypeError(f"socket_options must be an iterable of tuples, got {options!r}")
-    checked = []
-    for option in options:
-        if not isinstance(option, tuple) or len(option) not in (3, 4):
-            raise TypeError(
-                "each socket option must be a tuple (level, option, value) or "
-                f"(level, option, None, length), got {option!r}"
-            )
-        if not all(isinstance(part, int) for part in option[:2]):
-            raise TypeError(f"a socket option's level and option must be ints, got {option!r}")
-        checked.append(option)
-    return tuple(checked)
-
-
-def _ssl_context(context: object, params: object, insecure: object) -> ssl.SSLContext | None:
-    if context is not None and not isinstance(context, ssl.SSLContext):
-        raise TypeError(f"tls_context must be an ssl.SSLContext, got {context!r}")
-    if params is not None and not isinstance(params, TLSParameters):
-        raise TypeError(f"tls_params must be a TLSParameters, got {params!r}")
-    if insecure is not None:
-        check_bool(insecure, "tls_insecure")
-    if context is not None and params is not None:
-        raise ValueError("give tls_context or tls_params, not both")
-    if params is not None:
-        context = params.context()
-    if context is None:
-        if insecure is not None:
-            raise ValueError("tls_insecure needs TLS: give tls_context or tls_params")
-        return None
-    assert isinstance(context, ssl.SSLContext)
-    if insecure:
-        # As paho-mqtt's tls_insecure_set: the server's hostname is not checked.
-        context.check_hostname = False
-    return context
 
 
 def _version_text(version: ProtocolVersion) -> str:

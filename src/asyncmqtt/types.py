@@ -1,4 +1,5 @@
-"""Public value types: payloads, ``Will``, ``SubscribeOptions``, TLS and proxy settings.
+"""Public value types: payloads, ``Will``, ``SubscribeOptions`` (TLS and proxy settings are
+``transports``' own, re-exported here).
 
 Payloads follow aiomqtt's (that is, paho-mqtt's) encoding rules, so that code moving over sends
 the same bytes: ``str`` is encoded as UTF-8, ``int`` and ``float`` (``bool`` included, being an
@@ -11,7 +12,6 @@ property does not belong to the packet it is given for.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -20,12 +20,14 @@ from .protocol.packets import Subscription, WillMessage
 from .protocol.properties import NO_PROPERTIES, WILL, Properties
 from .protocol.topics import validate_topic_name
 from .topics import Topic, TopicLike, Wildcard, WildcardLike
+from .transports import ProxySettings, ProxyType, SocketOption, TLSParameters
 
 __all__ = (
     "CLEAN_START_FIRST_ONLY",
     "PayloadType",
     "ProtocolVersion",
     "ProxySettings",
+    "ProxyType",
     "QoS",
     "RetainHandling",
     "SocketOption",
@@ -41,10 +43,6 @@ __all__ = (
 
 PayloadType: TypeAlias = str | bytes | bytearray | int | float | None
 """What ``publish`` and ``Will`` accept as a payload."""
-
-SocketOption: TypeAlias = tuple[int, int, int | bytes] | tuple[int, int, None, int]
-"""The arguments of one ``socket.setsockopt`` call: (level, option, value) or
-(level, option, None, length)."""
 
 CLEAN_START_FIRST_ONLY: Final = 3
 """paho-mqtt's ``MQTT_CLEAN_START_FIRST_ONLY``: clean start on the first connection only."""
@@ -213,70 +211,3 @@ class SubscribeOptions:
 
 def subscription_for(topic_filter: WildcardLike, options: SubscribeOptions) -> Subscription:
     return options._subscription(filter_text(topic_filter))
-
-
-@dataclass(frozen=True, slots=True)
-class TLSParameters:
-    """TLS settings in the shape of paho-mqtt's ``tls_set`` (and aiomqtt's ``TLSParameters``).
-
-    ``ca_certs`` None means the system's default certificates. ``cert_reqs`` None means
-    ``ssl.CERT_REQUIRED``. ``tls_version`` None (or ``ssl.PROTOCOL_TLS``) means the best
-    version both sides support. ``certfile``/``keyfile`` give a client certificate.
-    """
-
-    ca_certs: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
-    cert_reqs: ssl.VerifyMode | None = None
-    tls_version: int | None = None
-    ciphers: str | None = None
-    keyfile_password: str | None = None
-
-    def context(self) -> ssl.SSLContext:
-        """Build the ``ssl.SSLContext`` these parameters describe (reads the files now)."""
-        version = self.tls_version
-        if version is None or version == ssl.PROTOCOL_TLS:
-            # PROTOCOL_TLS is deprecated; its client side is PROTOCOL_TLS_CLIENT.
-            version = ssl.PROTOCOL_TLS_CLIENT
-        context = ssl.SSLContext(version)
-        cert_reqs = ssl.CERT_REQUIRED if self.cert_reqs is None else self.cert_reqs
-        if cert_reqs == ssl.CERT_NONE:
-            context.check_hostname = False
-        context.verify_mode = cert_reqs
-        if self.certfile is not None:
-            context.load_cert_chain(self.certfile, self.keyfile, self.keyfile_password)
-        if self.ca_certs is not None:
-            context.load_verify_locations(self.ca_certs)
-        else:
-            context.load_default_certs()
-        if self.ciphers is not None:
-            context.set_ciphers(self.ciphers)
-        return context
-
-
-class ProxySettings:
-    """SOCKS / HTTP proxy settings in aiomqtt's shape. Accepted and stored; connecting through
-    a proxy is not supported yet, so a Client given one raises ``ValueError``."""
-
-    def __init__(
-        self,
-        *,
-        proxy_type: int,
-        proxy_addr: str,
-        proxy_port: int | None = None,
-        proxy_rdns: bool | None = True,
-        proxy_username: str | None = None,
-        proxy_password: str | None = None,
-    ) -> None:
-        self.proxy_args = {
-            "proxy_type": proxy_type,
-            "proxy_addr": proxy_addr,
-            "proxy_port": proxy_port,
-            "proxy_rdns": proxy_rdns,
-            "proxy_username": proxy_username,
-            "proxy_password": proxy_password,
-        }
-
-    def __repr__(self) -> str:
-        shown = {k: v for k, v in self.proxy_args.items() if k != "proxy_password"}
-        return f"ProxySettings({shown})"

@@ -101,7 +101,7 @@ async def test_refused_connection(
         await client.__aenter__()
     error = caught.value
     assert error.stage == "connack"
-    assert error.address == f"{broker.host}:{broker.port}"
+    assert error.address == f"mqtt://{broker.host}:{broker.port}"
     assert "refused the connection" in str(error)
     assert isinstance(error.__cause__, MqttCodeError)
     assert error.__cause__.rc == code
@@ -209,7 +209,8 @@ async def test_bad_socket_option_fails_connect(mosquitto: Mosquitto) -> None:
     with pytest.raises(MqttConnectError) as caught:
         async with client:
             pass
-    assert "socket_options" in str(caught.value)
+    assert "cannot set socket option (1, 987654, 1)" in str(caught.value)
+    assert caught.value.stage == "tcp"
 
 
 async def test_connect_properties_are_sent() -> None:
@@ -342,6 +343,33 @@ async def test_unix_socket_transport(make_mosquitto: MosquittoFactory, tmp_path:
             break
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_websockets_transport(make_mosquitto: MosquittoFactory) -> None:
+    port = free_port()
+    make_mosquitto(
+        extra=[
+            f"listener {port} 127.0.0.1",
+            "protocol websockets",
+            "socket_domain ipv4",
+            "allow_anonymous true",
+        ]
+    )
+    client = Client("127.0.0.1", port, transport="websockets", websocket_headers={"X-Test": "1"})
+    async with client:
+        assert client.protocol is V5
+        await client.subscribe("ws/test", qos=1)
+        await client.publish("ws/test", "over a WebSocket", qos=1)
+        async for message in client.messages:
+            assert message.payload == b"over a WebSocket"
+            break
+
+
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("tls")
@@ -361,9 +389,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def tls_broker(make_mosquitto: MosquittoFactory, tls_files: dict[str, Path]) -> int:
     """A mosquitto with a TLS listener; returns the TLS port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    port = free_port()
     make_mosquitto(
         extra=[
             f"listener {port} 127.0.0.1",
@@ -608,10 +634,13 @@ def test_client_can_be_made_outside_a_running_loop() -> None:
         ({"keepalive": 65536}, ValueError, "keepalive=65536"),
         ({"keepalive": 1.5}, TypeError, "keepalive"),
         ({"transport": "carrier-pigeon"}, ValueError, "transport='carrier-pigeon'"),
-        ({"transport": "websockets"}, ValueError, "not supported yet"),
         ({"websocket_path": "/mqtt"}, ValueError, "websocket_path"),
         ({"websocket_headers": {"a": "b"}}, ValueError, "websocket_headers"),
-        ({"proxy": ProxySettings(proxy_type=2, proxy_addr="p")}, ValueError, "proxy"),
+        (
+            {"proxy": ProxySettings(proxy_type=2, proxy_addr="p"), "transport": "unix"},
+            ValueError,
+            "proxy",
+        ),
         ({"proxy": "socks://x"}, TypeError, "proxy"),
         ({"identifier": 7}, TypeError, "identifier"),
         ({"identifier": "a", "client_id": "b"}, ValueError, "client_id"),
