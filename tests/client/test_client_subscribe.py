@@ -235,3 +235,18 @@ async def test_subscribe_timeout() -> None:
             await client.subscribe("a", timeout=0.1)
         with pytest.raises(MqttTimeoutError):
             await client.unsubscribe("a", timeout=0.1)
+
+
+async def test_the_client_timeout_is_the_default_for_operations() -> None:
+    async def never_answer(session: FakeSession) -> None:
+        await session.accept()
+        await session.until_closed()
+
+    async with (
+        FakeServer(never_answer) as server,
+        Client("127.0.0.1", server.port, timeout=0.1) as client,
+    ):
+        with pytest.raises(MqttTimeoutError, match=r"after 0\.1 s"):
+            await client.subscribe("a")
+        with pytest.raises(MqttTimeoutError, match=r"after 0\.1 s"):
+            await client.publish("a", qos=1)
