@@ -10,13 +10,14 @@ Everything public is importable from here::
             print(message.topic, message.payload)
 """
 
-from .client import Client, MqttTimeoutError
+from .client import Client
 from .errors import (
     ConnectionLostError,
     MqttCodeError,
     MqttConnectError,
     MqttError,
     MqttReentrantError,
+    MqttTimeoutError,
     ProtocolError,
     PublishWithdrawnError,
     SessionLostError,

@@ -55,6 +55,7 @@ from .errors import (
     MqttConnectError,
     MqttError,
     MqttReentrantError,
+    MqttTimeoutError,
     ProtocolError,
     PublishWithdrawnError,
 )
@@ -103,7 +104,7 @@ from .types import (
     topic_text,
 )
 
-__all__ = ("Client", "MqttTimeoutError")
+__all__ = ("Client",)
 
 DEFAULT_TIMEOUT: Final = 10.0
 _SESSION_NEVER_EXPIRES: Final = 0xFFFF_FFFF
@@ -118,11 +119,6 @@ SubscribeTopic: TypeAlias = (
 )
 _Logger: TypeAlias = logging.Logger | logging.LoggerAdapter[logging.Logger]
 _T = TypeVar("_T")
-
-
-class MqttTimeoutError(MqttError, TimeoutError):
-    """An operation got no answer from the broker in time. Both an ``MqttError`` (as in
-    aiomqtt, whose timeouts are ``MqttError``) and a ``TimeoutError`` (as in asyncio)."""
 
 
 class Client:

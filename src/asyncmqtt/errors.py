@@ -5,6 +5,7 @@ Every failure the library reports derives from ``MqttError``::
     MqttError
     ├── MqttCodeError            the broker answered with a failure reason code
     ├── MqttReentrantError       a Client entered while it is already in use
+    ├── MqttTimeoutError         an operation got no answer in time (also a TimeoutError)
     ├── MqttConnectError         the connection could not be established (carries the stage)
     ├── ConnectionLostError      an established connection ended
     ├── SessionLostError         the broker had no session for messages still in flight
@@ -35,6 +36,7 @@ __all__ = (
     "MqttConnectError",
     "MqttError",
     "MqttReentrantError",
+    "MqttTimeoutError",
     "PacketTooLargeError",
     "ProtocolError",
     "ProtocolViolationError",
@@ -90,6 +92,11 @@ def _describe_code(code: int | None) -> str:
 
 class MqttReentrantError(MqttError):
     """A Client was entered while it was already entered (nested or concurrent use)."""
+
+
+class MqttTimeoutError(MqttError, TimeoutError):
+    """An operation got no answer from the broker in time. Both an ``MqttError`` (as in
+    aiomqtt, whose timeouts are ``MqttError``) and a ``TimeoutError`` (as in asyncio)."""
 
 
 class MqttConnectError(MqttError):

@@ -42,6 +42,6 @@ def test_links_between_guides_resolve(guide: str) -> None:
 
 def test_every_example_appears_in_a_guide() -> None:
     shown = {path for guide in GUIDES for path, _ in INCLUDE.findall((DOCS / guide).read_text())}
-    transports_own = {"examples/tls.py", "examples/proxy.py", "examples/websockets.py"}
+    transports_own = {"examples/tls.py", "examples/proxy.py", "examples/over_websockets.py"}
     present = {f"examples/{path.name}" for path in EXAMPLES.glob("*.py")}
     assert present - transports_own == shown

@@ -1215,3 +1215,16 @@ def test_reauthenticate_needs_an_authenticator() -> None:
 def test_authenticator_needs_v5() -> None:
     with pytest.raises(ValueError, match=r"MQTT 5\.0"):
         ClientConnection(protocol_version=V311, authenticator=Scripted([]))
+
+
+def test_subscribe_in_flight_is_forgotten_on_a_new_connection() -> None:
+    conn, broker = connected(client_id="c", clean_start=False)
+    packet_id = conn.subscribe([Subscription("a")], now=1.0)
+    conn.unsubscribe(["b"], now=1.0)
+    conn.receive_eof(2.0)
+    conn.events_received()
+    broker.connect(session_present=True)
+    # The ids are free again, and a late SUBACK for the old SUBSCRIBE is a protocol error.
+    assert conn._subscribes == {} and conn._unsubscribes == {}
+    [event] = broker.send(SubAck(packet_id, (0,)))
+    assert isinstance(event, Disconnected)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from proxy_server import PROXY_PASSWORD, PROXY_USER, Pproxy
 from transport_servers import Pki, TransportBroker
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -55,3 +56,68 @@ def test_tls_example_insecure(transport_broker: TransportBroker, pki: Pki) -> No
     arguments = ("localhost", "--port", port, "--ca-file", pki.ca_pem)
     output = run_example("tls.py", *arguments, "--insecure")
     assert output == "asyncmqtt/examples/tls: hello over TLS\n"
+
+
+def test_websockets_example(transport_broker: TransportBroker) -> None:
+    port = transport_broker.port_of(transport_broker.websocket)
+    output = run_example("over_websockets.py", transport_broker.host, "--port", port)
+    assert output == "asyncmqtt/examples/websockets: hello over WebSocket\n"
+
+
+def test_secure_websockets_example(transport_broker: TransportBroker, pki: Pki) -> None:
+    port = transport_broker.port_of(transport_broker.websocket_tls)
+    output = run_example(
+        "over_websockets.py",
+        transport_broker.host,
+        "--port",
+        port,
+        "--tls",
+        "--ca-file",
+        pki.ca_pem,
+        "--header",
+        "Authorization=Bearer example",
+    )
+    assert output == "asyncmqtt/examples/websockets: hello over WebSocket\n"
+
+
+def test_proxy_example_socks5_with_a_password(
+    transport_broker: TransportBroker, proxies: Pproxy
+) -> None:
+    output = run_example(
+        "proxy.py",
+        transport_broker.host,
+        "--port",
+        transport_broker.port,
+        "--proxy-type",
+        "socks5",
+        "--proxy-host",
+        proxies.host,
+        "--proxy-port",
+        proxies.port("socks5_auth"),
+        "--proxy-user",
+        PROXY_USER,
+        "--proxy-password",
+        PROXY_PASSWORD,
+    )
+    assert output == "asyncmqtt/examples/proxy: hello through a proxy\n"
+
+
+def test_proxy_example_tls_through_http_connect(
+    transport_broker: TransportBroker, proxies: Pproxy, pki: Pki
+) -> None:
+    output = run_example(
+        "proxy.py",
+        transport_broker.host,
+        "--port",
+        transport_broker.port_of(transport_broker.tls),
+        "--proxy-type",
+        "http",
+        "--proxy-host",
+        proxies.host,
+        "--proxy-port",
+        proxies.port("http"),
+        "--tls",
+        "--ca-file",
+        pki.ca_pem,
+    )
+    assert output == "asyncmqtt/examples/proxy: hello through a proxy\n"

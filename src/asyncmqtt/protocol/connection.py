@@ -363,8 +363,12 @@ class ClientConnection:
             raise MqttError(f"connect() while {self.state.value}: the connection is in use")
         self.state = ConnectionState.CONNECTING
         # Bytes never written on the old connection are dropped: the session resend after
-        # CONNACK covers every publish they held.
+        # CONNACK covers every publish they held. SUBSCRIBE and UNSUBSCRIBE are not resent
+        # (MQTT resends only PUBLISH and PUBREL), so their packet ids are free again; the driving
+        # layer failed their callers when the old connection ended.
         self._out = []
+        self._subscribes.clear()
+        self._unsubscribes.clear()
         self._decoder = self._new_decoder()
         self._inbound_aliases = {}
         self._outbound_aliases = {}
@@ -734,8 +738,6 @@ class ClientConnection:
     def _restart_session(self, now: float) -> None:
         """The broker has no session for us: apply the policy to what was in flight."""
         self._inbound_qos2.clear()
-        self._subscribes.clear()
-        self._unsubscribes.clear()
         flows = list(self._outgoing.values())
         self._outgoing.clear()
         resend: list[PublishHandle] = []

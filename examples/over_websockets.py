@@ -1,12 +1,12 @@
 """Talk to a broker over WebSocket (ws://) or secure WebSocket (wss://).
 
-    python examples/websockets.py HOST [--port 8080] [--path /mqtt]
+    python examples/over_websockets.py HOST [--port 8080] [--path /mqtt]
                                        [--header NAME=VALUE ...] [--tls [--ca-file CA.pem]]
 
 Needs the WebSocket extra: ``pip install 'asyncmqtt[websockets]'``. The upgrade request asks for
 the subprotocol "mqtt" at --path (default "/mqtt"); each --header is added to it (an
 Authorization header, say). --tls runs the WebSocket over TLS, verified with --ca-file or the
-system's CAs. Example: ``python examples/websockets.py test.mosquitto.org --port 8081 --tls``.
+system's CAs. Example: ``python examples/over_websockets.py test.mosquitto.org --port 8081 --tls``.
 """
 
 import argparse
