@@ -559,7 +559,11 @@ class ClientConnection:
     # ------------------------------------------------------------------ inputs
 
     def receive_data(self, data: bytes, now: float) -> None:
-        """Take bytes from the network; never raises for anything the peer sent."""
+        """Take bytes from the network; never raises for anything the peer sent.
+
+        Any call, even with no bytes, tells the keepalive logic that the link is alive; a
+        driver that has paused reading (backpressure) uses that, since it cannot see PINGRESP.
+        """
         if self.state is ConnectionState.CLOSED or self.state is ConnectionState.IDLE:
             return
         # Any bytes show the broker is alive: an outstanding ping is answered well enough.
