@@ -205,6 +205,6 @@ def test_every_example_is_tested() -> None:
         "web_starlette",
         "web_fastapi",
     }
-    transports_own = {"tls", "proxy", "websockets"}  # tested in tests/transports/
+    transports_own = {"tls", "proxy", "over_websockets"}  # tested in tests/transports/
     present = {path.stem for path in EXAMPLES.glob("*.py")}
     assert present - transports_own == tested
