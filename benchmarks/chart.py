@@ -1,0 +1,130 @@
+"""Draw benchmarks/results/results.png from results.json (run by run.py; needs matplotlib).
+
+Run: benchmarks/.venv/bin/python benchmarks/chart.py RESULTS.json OUT.png
+
+Four panels: throughput per QoS (log scale, since the contenders differ by 30x), latency
+p50/p99, resident memory per idle client, memory per queued message. Bars are medians over the
+rounds; the error bars span the min-max of the rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+Runs = list[dict[str, Any]]
+
+
+def spread(runs: Runs, case: str, metric: str) -> dict[str, tuple[float, float, float]]:
+    """label -> (median, min, max) of ``metric`` over the successful runs of ``case``."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        if run["case"] == case and "error" not in run and run.get(metric) is not None:
+            values[run["label"]].append(float(run[metric]))
+    return {label: (statistics.median(vs), min(vs), max(vs)) for label, vs in values.items() if vs}
+
+
+def grouped_bars(
+    axes: Axes, groups: list[str], series: dict[str, dict[str, tuple[float, float, float]]]
+) -> None:
+    """One group of bars per entry of ``groups``, one bar per label, with min-max whiskers."""
+    labels = sorted({label for by_label in series.values() for label in by_label}, key=_order)
+    width = 0.8 / max(1, len(labels))
+    for index, label in enumerate(labels):
+        xs, heights, lows, highs = [], [], [], []
+        for position, group in enumerate(groups):
+            stat = series.get(group, {}).get(label)
+            if stat is None:
+                continue
+            median, low, high = stat
+            xs.append(position + (index - (len(labels) - 1) / 2) * width)
+            heights.append(median)
+            lows.append(median - low)
+            highs.append(high - median)
+        axes.bar(xs, heights, width, yerr=[lows, highs], capsize=2, label=label)
+    axes.set_xticks(range(len(groups)), groups)
+
+
+def single_bars(axes: Axes, stats: dict[str, tuple[float, float, float]], scale: float) -> None:
+    labels = sorted(stats, key=_order)
+    medians = [stats[label][0] * scale for label in labels]
+    errors = [
+        [(stats[label][0] - stats[label][1]) * scale for label in labels],
+        [(stats[label][2] - stats[label][0]) * scale for label in labels],
+    ]
+    axes.barh(labels, medians, xerr=errors, capsize=2)
+    axes.invert_yaxis()
+    for y, value in enumerate(medians):
+        axes.annotate(f" {value:,.0f}", (value, y), va="center", fontsize=7)
+
+
+def _order(label: str) -> tuple[int, str]:
+    """asyncmqtt first, then the raw reference, then the peers."""
+    rank = 0 if label.startswith("asyncmqtt") else 1 if label.startswith("raw") else 2
+    return (rank, label)
+
+
+def draw(data: dict[str, Any], image: Path) -> None:
+    runs: Runs = data["runs"]
+    cases = {run["case"] for run in runs}
+    figure, ((top_left, top_right), (bottom_left, bottom_right)) = plt.subplots(
+        2, 2, figsize=(15, 10)
+    )
+    throughput = sorted(c for c in cases if c.startswith("throughput"))
+    grouped_bars(
+        top_left,
+        [c.removeprefix("throughput ") for c in throughput],
+        {c.removeprefix("throughput "): spread(runs, c, "rate") for c in throughput},
+    )
+    top_left.set_yscale("log")
+    top_left.set_ylabel("messages / s (log scale)")
+    top_left.set_title("End-to-end throughput (higher is better)")
+    top_left.legend(fontsize=7)
+
+    latency = sorted(c for c in cases if c.startswith("latency"))
+    groups = {}
+    for case in latency:
+        qos = case.removeprefix("latency ")
+        groups[f"{qos} p50"] = spread(runs, case, "p50_us")
+        groups[f"{qos} p99"] = spread(runs, case, "p99_us")
+    grouped_bars(top_right, list(groups), groups)
+    top_right.set_ylabel("µs")
+    top_right.set_title("Latency at a fixed rate (lower is better)")
+    top_right.legend(fontsize=7)
+
+    single_bars(bottom_left, spread(runs, "many", "rss_per_idle_client"), 1 / 1024)
+    bottom_left.set_xlabel("KiB of resident memory per idle connected client")
+    bottom_left.set_title("Memory per client (lower is better)")
+
+    single_bars(bottom_right, spread(runs, "queued", "rss_per_queued_message"), 1.0)
+    bottom_right.set_xlabel("bytes of resident memory per queued 64-byte message")
+    bottom_right.set_title("Memory per queued message (lower is better)")
+
+    machine = data["meta"]["machine"]
+    figure.suptitle(
+        f"asyncmqtt benchmark, {machine['date']}, {machine['cpu']}, {machine['mosquitto']}"
+    )
+    figure.tight_layout()
+    figure.savefig(image, dpi=90)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: chart.py RESULTS.json OUT.png", file=sys.stderr)
+        return 2
+    draw(json.loads(Path(argv[0]).read_text()), Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,705 @@
+"""The end-to-end benchmark of issue 5: asyncmqtt against the other Python MQTT clients.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/run.py [--quick] [--rounds N]
+[--scenarios throughput,latency,many,queued,codec] [--out DIR]``
+
+Theory of operation
+-------------------
+Each contender (a client library in one way of using it) is a script under
+``benchmarks/contenders/`` that runs one scenario once and prints one JSON line; it runs in a
+process of its own, so its CPU time and resident memory are its own. This script:
+
+1. makes sure the peers' virtual environment ``benchmarks/.venv`` holds the pinned versions of
+   ``benchmarks/requirements.txt`` plus asyncmqtt itself (editable), reinstalling only when that
+   file changed (``--quick`` skips this and uses the running interpreter, with asyncmqtt and the
+   raw reference only);
+2. for each scenario starts a mosquitto of its own on a free loopback port (``tests/broker.py``)
+   with ``max_queued_messages`` far above the message count, so the broker drops nothing
+   (see shared/BROKERS.md), and hands the contenders its pid so they can read its CPU time;
+3. runs the contenders in turn, round after round (all contenders in round 1, then all in
+   round 2, ...), so that a slow patch of the shared machine hurts every contender alike;
+4. reports the median and the min-max spread of each number over the rounds, in
+   ``results.md`` (Markdown), ``results.json`` (every run, raw) and ``results.png`` (a chart,
+   drawn by ``chart.py`` in an interpreter that has matplotlib), and prints the headline table.
+
+The latency scenario's broker runs with ``set_tcp_nodelay true``: without it mosquitto's
+Nagle algorithm holds back small packets (up to 40 ms on loopback), and every client would
+measure the broker's socket option rather than itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+CONTENDERS = BENCH / "contenders"
+PEERS_VENV = BENCH / ".venv"
+PEERS_PYTHON = PEERS_VENV / "bin" / "python"
+REQUIREMENTS = BENCH / "requirements.txt"
+STAMP = PEERS_VENV / ".requirements.sha256"
+
+sys.path.insert(0, str(REPO / "tests"))
+from broker import Mosquitto  # noqa: E402
+
+# mosquitto 2.0.11 writes its "running" line (which Mosquitto.start waits for) at the
+# "information" level; the per-message debug levels stay off so logging costs nothing.
+LOG_TYPES = ("error", "warning", "notice", "information")
+RECEIVE_MAXIMUM = 20  # mosquitto's default max_inflight_messages, stated explicitly
+
+ALL_SCENARIOS = ("throughput", "latency", "many", "queued", "codec")
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One library used one way: the script and the options that select the way."""
+
+    label: str
+    script: str
+    mode: str = "seq"
+    loop: str = "asyncio"
+    protocol: int = 5
+    peer: bool = False  # needs the peers' environment
+
+    def command(self, python: str, case: Case, broker: Mosquitto, timeout: float) -> list[str]:
+        return [
+            python,
+            str(CONTENDERS / self.script),
+            broker.host,
+            str(broker.port),
+            "--scenario",
+            case.scenario,
+            "--qos",
+            str(case.qos),
+            "--n",
+            str(case.n),
+            "--mode",
+            self.mode,
+            "--loop",
+            self.loop,
+            "--protocol",
+            str(self.protocol),
+            "--broker-pid",
+            str(broker.pid),
+            "--timeout",
+            str(timeout),
+            *case.extra,
+        ]
+
+
+AM_SEQ = Contender("asyncmqtt seq", "asyncmqtt_client.py")
+AM_CONC = Contender("asyncmqtt concurrent", "asyncmqtt_client.py", mode="concurrent")
+AM_SEQ_UV = Contender("asyncmqtt seq uvloop", "asyncmqtt_client.py", loop="uvloop")
+AM_CONC_UV = Contender(
+    "asyncmqtt concurrent uvloop", "asyncmqtt_client.py", mode="concurrent", loop="uvloop"
+)
+AM_UV = Contender("asyncmqtt uvloop", "asyncmqtt_client.py", loop="uvloop")
+RAW = Contender("raw reference", "raw.py")
+AIOMQTT = Contender("aiomqtt 2.5.1", "aiomqtt_client.py", peer=True)
+PAHO = Contender("paho-mqtt 2.2", "paho_client.py", mode="concurrent", peer=True)
+GMQTT = Contender("gmqtt 0.8", "gmqtt_client.py", peer=True)
+AM_V311 = Contender("asyncmqtt (3.1.1)", "asyncmqtt_client.py", protocol=4)
+AIOMQTT_V311 = Contender("aiomqtt 2.5.1 (3.1.1)", "aiomqtt_client.py", protocol=4, peer=True)
+PAHO_V311 = Contender("paho-mqtt 2.2 (3.1.1)", "paho_client.py", protocol=4, peer=True)
+GMQTT_V311 = Contender("gmqtt 0.8 (3.1.1)", "gmqtt_client.py", protocol=4, peer=True)
+
+ASYNCMQTT_VARIANTS = (AM_SEQ, AM_CONC, AM_SEQ_UV, AM_CONC_UV)
+PEERS = (AIOMQTT, PAHO, GMQTT)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scenario at one QoS and size, and who runs it."""
+
+    scenario: str
+    qos: int
+    n: int
+    contenders: tuple[Contender, ...]
+    rounds: int
+    extra: tuple[str, ...] = ()
+    nodelay: bool = False  # mosquitto's set_tcp_nodelay (see the module docstring)
+
+    @property
+    def key(self) -> str:
+        if self.scenario in {"throughput", "latency"}:
+            return f"{self.scenario} QoS {self.qos}"
+        return self.scenario
+
+
+@dataclass
+class Plan:
+    cases: list[Case]
+    codec_args: tuple[str, ...]
+    quick: bool
+    rounds: int
+
+
+def full_plan(rounds: int, scenarios: Sequence[str]) -> Plan:
+    throughput_contenders = (*ASYNCMQTT_VARIANTS, RAW, *PEERS)
+    latency_contenders = (AM_SEQ, AM_SEQ_UV, RAW, *PEERS)
+    memory_rounds = min(rounds, 3)  # memory barely varies; these runs are the slow ones
+    latency = ("--rate", "2000", "--duration", "5")
+    cases = [
+        Case("throughput", 0, 100_000, throughput_contenders, rounds),
+        Case("throughput", 1, 20_000, throughput_contenders, rounds),
+        Case("throughput", 2, 10_000, throughput_contenders, rounds),
+        Case("latency", 0, 10_000, latency_contenders, rounds, latency, nodelay=True),
+        Case("latency", 1, 10_000, latency_contenders, rounds, latency, nodelay=True),
+        Case("many", 1, 1000, (AM_SEQ, AM_UV, *PEERS), memory_rounds),
+        Case(
+            "queued",
+            0,
+            100_000,
+            (AM_SEQ, *PEERS, AM_V311, AIOMQTT_V311, PAHO_V311, GMQTT_V311),
+            memory_rounds,
+        ),
+    ]
+    return Plan([c for c in cases if c.scenario in scenarios], (), quick=False, rounds=rounds)
+
+
+def quick_plan(scenarios: Sequence[str]) -> Plan:
+    """Tiny sizes, one round, asyncmqtt and the raw reference only: a smoke test."""
+    ours: tuple[Contender, ...] = (AM_SEQ, AM_CONC)
+    if importlib.util.find_spec("uvloop") is not None:
+        ours = (*ours, AM_SEQ_UV)
+    latency = ("--rate", "1000", "--duration", "0.3")
+    cases = [
+        Case("throughput", 0, 2000, (*ours, RAW), 1),
+        Case("throughput", 1, 500, (*ours, RAW), 1),
+        Case("throughput", 2, 300, (*ours, RAW), 1),
+        Case("latency", 0, 300, (AM_SEQ, RAW), 1, latency, nodelay=True),
+        Case("latency", 1, 300, (AM_SEQ, RAW), 1, latency, nodelay=True),
+        Case("many", 1, 20, (AM_SEQ,), 1),
+        Case("queued", 0, 2000, (AM_SEQ,), 1),
+    ]
+    return Plan([c for c in cases if c.scenario in scenarios], ("--quick",), quick=True, rounds=1)
+
+
+# -- environment ----------------------------------------------------------------------------
+
+
+def ensure_peers_env() -> str:
+    """Create or update benchmarks/.venv with the pinned peers; return its python."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if PEERS_PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == digest:
+        return str(PEERS_PYTHON)
+    if not PEERS_PYTHON.exists():
+        print(f"creating {PEERS_VENV.relative_to(REPO)} for the peers", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+    print(f"installing {REQUIREMENTS.relative_to(REPO)} into it", flush=True)
+    pip = [str(PEERS_PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(REQUIREMENTS), "-e", str(REPO)], check=True)
+    STAMP.write_text(digest + "\n")
+    return str(PEERS_PYTHON)
+
+
+def raise_fd_limit() -> None:
+    """1,000 clients need 1,000 sockets here and in the broker, which inherits this limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def versions(python: str) -> dict[str, str]:
+    """The versions the contenders ran with, asked of the interpreter that ran them."""
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "names = ('asyncmqtt', 'aiomqtt', 'paho-mqtt', 'gmqtt', 'uvloop', 'matplotlib')\n"
+        "found = {}\n"
+        "for name in names:\n"
+        "    try: found[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "found['python'] = sys.version.split()[0]\n"
+        "print(json.dumps(found))\n"
+    )
+    result = subprocess.run([python, "-c", script], capture_output=True, text=True, check=True)
+    found: dict[str, str] = json.loads(result.stdout)
+    return found
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mosquitto = subprocess.run(
+        ["/usr/sbin/mosquitto", "-h"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "system": platform.platform(),
+        "mosquitto": mosquitto[0] if mosquitto else "unknown",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def broker_for(case: Case) -> Mosquitto:
+    extra = ["set_tcp_nodelay true"] if case.nodelay else []
+    return Mosquitto(
+        log_type=LOG_TYPES,
+        max_queued_messages=max(1_000_000, 10 * case.n),
+        max_inflight_messages=RECEIVE_MAXIMUM,
+        extra=extra,
+    )
+
+
+def run_one(python: str, contender: Contender, case: Case, broker: Mosquitto) -> dict[str, Any]:
+    timeout = 300.0
+    command = contender.command(python, case, broker, timeout)
+    record: dict[str, Any] = {"label": contender.label, "case": case.key}
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout + 60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {**record, "error": f"no result within {timeout + 60:g} s"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = done.stderr.strip().splitlines()[-5:]
+        return {**record, "error": f"exit {done.returncode}: " + " | ".join(tail)}
+    return {**record, **result}
+
+
+def run_case(python_for: dict[bool, str], case: Case) -> Iterator[dict[str, Any]]:
+    with broker_for(case) as broker:
+        for round_number in range(1, case.rounds + 1):
+            for contender in case.contenders:
+                record = run_one(python_for[contender.peer], contender, case, broker)
+                record["round"] = round_number
+                status = record.get("error") or _short(case.scenario, record)
+                print(f"  {case.key:<16} round {round_number}  {contender.label:<28} {status}")
+                yield record
+
+
+def _short(scenario: str, record: dict[str, Any]) -> str:
+    if scenario == "throughput":
+        return f"{record['rate']:,.0f} msg/s"
+    if scenario == "latency":
+        return f"p50 {record['p50_us']:,.0f} us  p99 {record['p99_us']:,.0f} us"
+    if scenario == "many":
+        return (
+            f"connect {record['connect_seconds']:.2f} s, "
+            f"{record['rss_per_idle_client'] / 1024:.1f} KiB per idle client"
+        )
+    return f"{record['rss_per_queued_message']:.0f} B per queued message"
+
+
+def run_codec(args: Sequence[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "codec.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"codec.py failed (exit {done.returncode}):\n{done.stderr.strip()}"
+    return done.stdout.strip()
+
+
+# -- summarising ----------------------------------------------------------------------------
+
+METRICS = {
+    "throughput": ("rate", "client_cpu", "broker_cpu"),
+    "latency": ("p50_us", "p99_us", "max_us"),
+    "many": (
+        "connect_seconds",
+        "round_trip_seconds",
+        "rss_per_idle_client",
+        "rss_per_active_client",
+    ),
+    "queued": ("rss_per_queued_message",),
+}
+
+
+@dataclass(frozen=True)
+class Stat:
+    median: float
+    low: float
+    high: float
+    runs: int
+
+
+@dataclass
+class Summary:
+    """Per case, per contender label, per metric: the median and spread over the rounds."""
+
+    stats: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def get(self, case: str, label: str, metric: str) -> Stat | None:
+        return self.stats.get(case, {}).get(label, {}).get(metric)
+
+    def median(self, case: str, label: str, metric: str) -> float | None:
+        stat = self.get(case, label, metric)
+        return None if stat is None else stat.median
+
+
+def summarise(plan: Plan, records: list[dict[str, Any]]) -> Summary:
+    summary = Summary()
+    for case in plan.cases:
+        per_label: dict[str, dict[str, Stat]] = {}
+        for contender in case.contenders:
+            runs = [r for r in records if r["case"] == case.key and r["label"] == contender.label]
+            good = [r for r in runs if "error" not in r]
+            summary.failures += [r for r in runs if "error" in r]
+            metrics: dict[str, Stat] = {}
+            for metric in METRICS[case.scenario]:
+                values = [r[metric] for r in good if r.get(metric) is not None]
+                if values:
+                    metrics[metric] = Stat(
+                        statistics.median(values), min(values), max(values), len(values)
+                    )
+            per_label[contender.label] = metrics
+        summary.stats[case.key] = per_label
+    return summary
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def _cell(stat: Stat | None, scale: float = 1.0, digits: int = 0, spread: bool = True) -> str:
+    if stat is None:
+        return "failed"
+    text = f"{stat.median * scale:,.{digits}f}"
+    if spread and stat.runs > 1:
+        text += f" ({stat.low * scale:,.{digits}f}-{stat.high * scale:,.{digits}f})"
+    return text
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _labels(plan: Plan, scenario: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for case in plan.cases:
+        if case.scenario == scenario:
+            seen.update(dict.fromkeys(c.label for c in case.contenders))
+    return list(seen)
+
+
+def throughput_tables(plan: Plan, summary: Summary) -> list[str]:
+    cases = [c for c in plan.cases if c.scenario == "throughput"]
+    if not cases:
+        return []
+    labels = _labels(plan, "throughput")
+    header = ["contender", *(f"QoS {c.qos} msg/s (N={c.n:,})" for c in cases)]
+    rows = [[label, *(_cell(summary.get(c.key, label, "rate")) for c in cases)] for label in labels]
+    cpu_header = ["contender", *(f"QoS {c.qos} client / broker CPU" for c in cases)]
+    cpu_rows = []
+    for label in labels:
+        cells = []
+        for case in cases:
+            client = summary.get(case.key, label, "client_cpu")
+            broker = summary.get(case.key, label, "broker_cpu")
+            cells.append(
+                f"{_cell(client, 100, spread=False)}% / {_cell(broker, 100, spread=False)}%"
+            )
+        cpu_rows.append([label, *cells])
+    return [
+        "## End-to-end throughput",
+        "",
+        "One publisher and one subscriber client in one process, 64-byte payloads, timed from "
+        "the first publish until the subscriber has all N messages. Messages per second: "
+        f"median (min-max) of {cases[0].rounds} rounds.",
+        "",
+        *_table(header, rows),
+        "",
+        "CPU use during the same runs (median; 100% is one core busy all the time; the "
+        "contender's whole process, publisher and subscriber, and the broker process):",
+        "",
+        *_table(cpu_header, cpu_rows),
+        "",
+    ]
+
+
+def latency_table(plan: Plan, summary: Summary) -> list[str]:
+    cases = [c for c in plan.cases if c.scenario == "latency"]
+    if not cases:
+        return []
+    rate = dict(zip(cases[0].extra[::2], cases[0].extra[1::2], strict=True))
+    header = ["contender"]
+    for case in cases:
+        header += [f"QoS {case.qos} p50 µs", f"QoS {case.qos} p99 µs", f"QoS {case.qos} max µs"]
+    rows = []
+    for label in _labels(plan, "latency"):
+        row = [label]
+        for case in cases:
+            row += [_cell(summary.get(case.key, label, m)) for m in ("p50_us", "p99_us", "max_us")]
+        rows.append(row)
+    return [
+        "## Latency",
+        "",
+        f"{rate['--rate']} messages/s for {rate['--duration']} s, each carrying its send time; "
+        "latency is receive time minus send time (same process, same clock). Median (min-max) "
+        f"over {cases[0].rounds} rounds of each run's percentile. Broker with "
+        "`set_tcp_nodelay true`.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def many_table(plan: Plan, summary: Summary) -> list[str]:
+    case = next((c for c in plan.cases if c.scenario == "many"), None)
+    if case is None:
+        return []
+    rows = [
+        [
+            label,
+            _cell(summary.get(case.key, label, "connect_seconds"), digits=2),
+            _cell(summary.get(case.key, label, "round_trip_seconds"), digits=2),
+            _cell(summary.get(case.key, label, "rss_per_idle_client"), 1 / 1024, 1),
+            _cell(summary.get(case.key, label, "rss_per_active_client"), 1 / 1024, 1),
+        ]
+        for label in _labels(plan, "many")
+    ]
+    header = [
+        "contender",
+        "connect all (s)",
+        "subscribe+publish+receive all (s)",
+        "KiB per idle client",
+        "KiB per client after",
+    ]
+    return [
+        f"## Many clients and memory per client ({case.n:,} clients in one process)",
+        "",
+        "Every client connects (at most 100 connections opening at once), then each subscribes "
+        "to a topic of its own, publishes one QoS 1 message to it and receives it. Memory is the "
+        "growth of the process's resident set (after a garbage collection) divided by the "
+        "number of clients, measured after one warm-up client ran the same steps. Median "
+        f"(min-max) of {case.rounds} rounds. paho-mqtt runs a network thread per client.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def queued_table(plan: Plan, summary: Summary) -> list[str]:
+    case = next((c for c in plan.cases if c.scenario == "queued"), None)
+    if case is None:
+        return []
+    rows = [
+        [label, _cell(summary.get(case.key, label, "rss_per_queued_message"))]
+        for label in _labels(plan, "queued")
+    ]
+    return [
+        f"## Memory per queued message ({case.n:,} messages waiting)",
+        "",
+        "A subscriber that does not read while another process publishes N QoS 0 messages with "
+        "64-byte payloads; the growth of its resident set once all N wait in its incoming queue "
+        "(asyncmqtt and aiomqtt: `client.messages`; paho-mqtt and gmqtt have no queue of their "
+        "own, so their `on_message` puts each message into a `queue.Queue` / `asyncio.Queue`), "
+        f"divided by N. Bytes per message, median (min-max) of {case.rounds} rounds. MQTT 5.0 "
+        "unless marked 3.1.1.",
+        "",
+        *_table(["contender", "bytes per queued message"], rows),
+        "",
+    ]
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None or theirs == 0:
+        return "-"
+    return f"{ours / theirs:.2f}x"
+
+
+def targets_table(plan: Plan, summary: Summary) -> list[str]:
+    """The ratios the issue's targets are stated in, for each asyncmqtt variant."""
+    keys = {c.key for c in plan.cases}
+    if "throughput QoS 0" not in keys or "throughput QoS 1" not in keys:
+        return []
+    rate = summary.median
+    q0, q1 = "throughput QoS 0", "throughput QoS 1"
+    checks = (
+        ("QoS 0 / raw (≥ 0.85)", q0, RAW.label),
+        ("QoS 0 / gmqtt (≥ 1.3)", q0, GMQTT.label),
+        ("QoS 0 / aiomqtt (≥ 10)", q0, AIOMQTT.label),
+        ("QoS 1 / raw (≥ 0.8)", q1, RAW.label),
+        ("QoS 1 / gmqtt", q1, GMQTT.label),
+        ("QoS 1 / aiomqtt (≥ 10)", q1, AIOMQTT.label),
+    )
+    labels = [c.label for c in ASYNCMQTT_VARIANTS if c.label in _labels(plan, "throughput")]
+    rows = [
+        [
+            label,
+            *(_ratio(rate(key, label, "rate"), rate(key, peer, "rate")) for _, key, peer in checks),
+        ]
+        for label in labels
+    ]
+    return [
+        "## Throughput ratios (issue 5 targets in brackets)",
+        "",
+        "Medians of the same run divided; `-` where the peer was not measured or failed.",
+        "",
+        *_table(["asyncmqtt variant", *(name for name, _, _ in checks)], rows),
+        "",
+    ]
+
+
+def failures_section(summary: Summary) -> list[str]:
+    if not summary.failures:
+        return []
+    lines = ["## Failed runs", ""]
+    lines += [
+        f"- {f['case']}, {f['label']}, round {f.get('round')}: {f['error']}"
+        for f in summary.failures
+    ]
+    return [*lines, ""]
+
+
+def markdown(
+    plan: Plan, summary: Summary, meta: dict[str, Any], codec: str | None, chart: str | None
+) -> str:
+    env = meta["versions"]
+    peers = ", ".join(f"{k} {v}" for k, v in env.items() if k not in {"python", "matplotlib"})
+    lines = [
+        "# asyncmqtt benchmark results" + (" (--quick smoke run: not a measurement)" * plan.quick),
+        "",
+        f"Command: `{meta['command']}`. {meta['machine']['date']}, {meta['machine']['cpu']} "
+        f"({meta['machine']['cores']} cores, shared), {meta['machine']['system']}, "
+        f"{meta['machine']['mosquitto']} on loopback (max_inflight_messages "
+        f"{RECEIVE_MAXIMUM}, max_queued_messages above N). Python {env.get('python')}; {peers}. "
+        "All clients speak MQTT 5.0 unless marked. Runs vary by up to 20% on this machine: "
+        "compare within one run only.",
+        "",
+    ]
+    if chart:
+        lines += [f"![results]({chart})", ""]
+    lines += throughput_tables(plan, summary)
+    lines += targets_table(plan, summary)
+    lines += latency_table(plan, summary)
+    lines += many_table(plan, summary)
+    lines += queued_table(plan, summary)
+    if codec is not None:
+        lines += ["## Codec (benchmarks/codec.py)", "", "```", codec, "```", ""]
+    lines += failures_section(summary)
+    return "\n".join(lines)
+
+
+def headline(plan: Plan, summary: Summary) -> str:
+    cases = [c for c in plan.cases if c.scenario == "throughput"]
+    if not cases:
+        return ""
+    lines = ["throughput, msg/s (median):"]
+    lines.append(f"  {'contender':<30}" + "".join(f"{f'QoS {c.qos}':>12}" for c in cases))
+    for label in _labels(plan, "throughput"):
+        cells = []
+        for case in cases:
+            value = summary.median(case.key, label, "rate")
+            cells.append(f"{'failed' if value is None else f'{value:,.0f}':>12}")
+        lines.append(f"  {label:<30}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def draw_chart(python: str | None, results: Path, image: Path) -> bool:
+    if python is None:
+        return False
+    done = subprocess.run(
+        [python, str(BENCH / "chart.py"), str(results), str(image)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"chart.py failed: {done.stderr.strip()}", file=sys.stderr)
+        return False
+    return True
+
+
+def chart_python(quick: bool) -> str | None:
+    """An interpreter with matplotlib: the peers' one, or this one in a quick run if it has it."""
+    if not quick:
+        return str(PEERS_PYTHON)
+    return sys.executable if importlib.util.find_spec("matplotlib") is not None else None
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny N, 1 round, no peers")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per scenario (default 5)")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(ALL_SCENARIOS),
+        help=f"comma-separated subset of {','.join(ALL_SCENARIOS)}",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
+    args = parser.parse_args(argv)
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    unknown = set(args.scenarios) - set(ALL_SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {ALL_SCENARIOS}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.out is None:
+        args.out = BENCH / "results" / ("quick" if args.quick else "")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit()
+    plan = quick_plan(args.scenarios) if args.quick else full_plan(args.rounds, args.scenarios)
+    peers_python = sys.executable if args.quick else ensure_peers_env()
+    python_for = {False: peers_python, True: peers_python}
+    meta: dict[str, Any] = {
+        "command": " ".join(["benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "versions": versions(peers_python),
+        "quick": plan.quick,
+    }
+    records: list[dict[str, Any]] = []
+    for case in plan.cases:
+        print(f"{case.key} (N={case.n:,}, {case.rounds} rounds)", flush=True)
+        records += run_case(python_for, case)
+    codec = run_codec(plan.codec_args) if "codec" in args.scenarios else None
+    summary = summarise(plan, records)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.json"
+    results.write_text(json.dumps({"meta": meta, "runs": records}, indent=1) + "\n")
+    chart = (
+        "results.png"
+        if draw_chart(chart_python(plan.quick), results, out / "results.png")
+        else None
+    )
+    (out / "results.md").write_text(markdown(plan, summary, meta, codec, chart) + "\n")
+    print()
+    print(headline(plan, summary))
+    if codec is not None:
+        print(codec)
+    print(f"\nwrote {out / 'results.md'}, {results.name}" + (f", {chart}" if chart else ""))
+    return 1 if summary.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
