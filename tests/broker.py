@@ -332,6 +332,23 @@ class Mosquitto:
         except FileNotFoundError:
             return ""
 
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 10.0) -> str:
+        """Wait until the log holds ``text`` at least ``count`` times; return the log.
+
+        The broker is another process that logs a packet when it gets round to it, so a
+        test that has sent something without an acknowledgement (QoS 0, DISCONNECT) must
+        wait for the line instead of reading the log at once.
+        """
+        deadline = time.monotonic() + timeout
+        while (log := self.log_text()).count(text) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the broker logged {text!r} {log.count(text)} times, not {count}, "
+                    f"within {timeout} s"
+                )
+            time.sleep(0.01)
+        return log
+
     def _log_since(self, offset: int) -> str:
         try:
             with self.log_path.open("rb") as log:

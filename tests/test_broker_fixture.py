@@ -368,3 +368,12 @@ def test_run_with_broker_script_points_the_command_at_a_live_broker() -> None:
     assert passed.returncode == 0
     assert failed.returncode == 7
     assert "exited with status 7; the broker log ends with:" in failed.stderr
+
+
+def test_wait_for_log_counts_lines_and_gives_up_with_a_message(
+    make_mosquitto: MosquittoFactory,
+) -> None:
+    broker = make_mosquitto()
+    assert "running" in broker.wait_for_log("running")
+    with pytest.raises(AssertionError, match="logged 'running' 1 times, not 2"):
+        broker.wait_for_log("running", count=2, timeout=0.05)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 def test_connecting(make_mosquitto: MosquittoFactory) -> None:
     broker = make_mosquitto()
     assert run_program(EXAMPLES / "connecting.py", example_env(broker)) == ""
-    assert "'temperature/outside', ... (4 bytes)" in broker.log_text()
+    broker.wait_for_log("'temperature/outside', ... (4 bytes)")
 
 
 def test_publishing(make_mosquitto: MosquittoFactory) -> None:
@@ -42,7 +42,7 @@ def test_publishing(make_mosquitto: MosquittoFactory) -> None:
     output = run_program(EXAMPLES / "publishing.py", example_env(broker)).splitlines()
     assert output[0] == "QoS 1 acknowledged: <PubAckReasonCode.NO_MATCHING_SUBSCRIBERS: 16>"
     assert output[1].startswith("refused locally: topic name must not contain the wildcards")
-    log = broker.log_text()
+    log = broker.wait_for_log("Received DISCONNECT")
     assert "(d0, q2, r0, m" in log and "'measurements/humidity'" in log
     assert log.count("'measurements/kinds'") == 5
 
@@ -67,7 +67,7 @@ def test_filtered_streams(make_mosquitto: MosquittoFactory) -> None:
 def test_sharing_the_connection(make_mosquitto: MosquittoFactory) -> None:
     broker = make_mosquitto()
     assert run_program(EXAMPLES / "sharing_the_connection.py", example_env(broker)) == ""
-    log = broker.log_text()
+    log = broker.wait_for_log("Received DISCONNECT")
     assert log.count("'temperature/outside'") == 2
     assert log.count("'humidity/inside'") == 2
 
@@ -178,7 +178,7 @@ async def test_web_framework_lifespan(
                     assert message.payload == value.encode()
         # ...and disconnects on shutdown.
         assert broker.log_text().count("New client connected") == 2
-        assert "Received DISCONNECT" in broker.log_text()
+        broker.wait_for_log("Received DISCONNECT")
 
 
 def _with_state(app: object, state: object) -> object:

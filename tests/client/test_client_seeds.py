@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-import time
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -166,14 +165,6 @@ def retain(broker: Mosquitto, *messages: tuple[str, str]) -> None:
     asyncio.run(publish())
 
 
-def wait_for_log(broker: Mosquitto, text: str) -> None:
-    """Wait (bounded) until the broker's log holds ``text``: the broker is another process."""
-    deadline = time.monotonic() + 10
-    while text not in broker.log_text():
-        assert time.monotonic() < deadline, f"the broker never logged {text!r}"
-        time.sleep(0.02)
-
-
 # ---------------------------------------------------------------- programs that end
 
 
@@ -182,9 +173,9 @@ def test_sharing(block: Block, make_mosquitto: MosquittoFactory, tmp_path: Path)
     broker = make_mosquitto()
     path = write(tmp_path, block, adapt(block.code, broker.host, broker.port))
     assert run_program(path, example_env(broker)) == ""
-    published = re.findall(
-        r"Received PUBLISH from \S+ \(d0, q0, r0, m0, '([^']+)'", broker.log_text()
-    )
+    # The program's DISCONNECT is logged after everything it sent before it.
+    log = broker.wait_for_log("Received DISCONNECT")
+    published = re.findall(r"Received PUBLISH from \S+ \(d0, q0, r0, m0, '([^']+)'", log)
     # Exactly the publishes the example makes, in its order.
     assert published == re.findall(r'client\.publish\("([^"]+)"', block.code)
     assert len(published) == 2
@@ -195,7 +186,7 @@ def test_publisher_and_configuration(make_mosquitto: MosquittoFactory, tmp_path:
     for block in blocks_of("publisher") + blocks_of("configuration"):
         path = write(tmp_path, block, adapt(block.code, broker.host, broker.port))
         assert run_program(path, example_env(broker)) == ""
-    assert "'measurements/humidity', ... (4 bytes)" in broker.log_text()
+    broker.wait_for_log("'measurements/humidity', ... (4 bytes)")
 
 
 def test_tls(transport_broker: TransportBroker, pki: Pki, tmp_path: Path) -> None:
@@ -218,7 +209,7 @@ def test_proxy(make_mosquitto: MosquittoFactory, proxies: Pproxy, tmp_path: Path
     path = write(tmp_path, block, code)
     assert run_program(path, example_env(broker)) == ""
     assert f"{broker.host}:{broker.port}" in proxies.log_text()
-    assert "'measurements/humidity'" in broker.log_text()
+    broker.wait_for_log("'measurements/humidity'")
 
 
 # ---------------------------------------------------------------- programs that run until stopped
@@ -281,7 +272,7 @@ def test_reconnecting(make_mosquitto: MosquittoFactory, tmp_path: Path) -> None:
         write(tmp_path, block, adapt(block.code, broker.host, broker.port)), example_env(broker)
     )
     try:
-        wait_for_log(broker, "\tmeasurements/# (QoS 0)")
+        broker.wait_for_log("\tmeasurements/# (QoS 0)")
         broker.restart()
         line = program.expect("Error")
         assert line.startswith('Error "') and line.endswith("Reconnecting in 5 seconds.")
@@ -306,7 +297,7 @@ async def test_starlette_lifespan(block: Block, make_mosquitto: MosquittoFactory
         assert module.client.is_connected
         await module.client.publish("measurements/humidity", payload=0.38, qos=1)
     assert not module.client.is_connected
-    assert "'measurements/humidity', ... (4 bytes)" in broker.log_text()
+    broker.wait_for_log("'measurements/humidity', ... (4 bytes)")
 
 
 def test_not_runnable_blocks_are_only_those_listed() -> None:
