@@ -30,6 +30,7 @@ measure the broker's socket option rather than itself.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -187,6 +188,19 @@ def quick_plan(scenarios: Sequence[str]) -> Plan:
         Case("queued", 0, 2000, (AM_SEQ,), 1),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], ("--quick",), quick=True, rounds=1)
+
+
+def only_contenders(plan: Plan, words: Sequence[str]) -> Plan:
+    """The plan with only the contenders whose label contains one of ``words``."""
+
+    def wanted(contender: Contender) -> bool:
+        return any(word and word in contender.label for word in words)
+
+    cases = [
+        dataclasses.replace(case, contenders=tuple(filter(wanted, case.contenders)))
+        for case in plan.cases
+    ]
+    return dataclasses.replace(plan, cases=[case for case in cases if case.contenders])
 
 
 # -- environment ----------------------------------------------------------------------------
@@ -652,6 +666,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(ALL_SCENARIOS),
         help=f"comma-separated subset of {','.join(ALL_SCENARIOS)}",
     )
+    parser.add_argument(
+        "--contenders",
+        default="",
+        help="run only the contenders whose label contains one of these comma-separated words "
+        "(for a quick comparison while working; use --out to keep the full results)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
@@ -669,6 +689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit()
     plan = quick_plan(args.scenarios) if args.quick else full_plan(args.rounds, args.scenarios)
+    if args.contenders:
+        plan = only_contenders(plan, args.contenders.split(","))
     peers_python = sys.executable if args.quick else ensure_peers_env()
     python_for = {False: peers_python, True: peers_python}
     meta: dict[str, Any] = {

@@ -24,6 +24,16 @@ PINGRESP cannot reach us, so silence is not evidence of a dead broker. The timer
 core that the link is alive before letting it act, so it still sends PINGREQ (the broker must
 hear from us) but does not fail the connection for a PINGRESP it cannot see.
 
+Coalesced writes: a QoS 0 publish has nothing to wait for, so a loop of them would cost a
+system call each if every one were written at once. ``flush_soon`` instead writes at the end
+of the current loop iteration (``call_soon``), or at once when 64 KiB are waiting, so that
+publishes made in a row share one ``transport.write`` and the bytes held back stay bounded.
+Everything else (``flush``) writes at once, taking along whatever is waiting, in order.
+
+Acknowledgement timeouts: ``deadlines`` (one timer for all of them, see ``_deadlines``) lets
+the client bound its waits for PUBACK / PUBCOMP without an ``asyncio.timeout`` per publish; it
+lives and ends with the link, whose end resolves every such wait anyway.
+
 Writing pauses (the transport's buffer is above its high-water mark): ``wait_writable`` lets
 QoS 0 publishers wait for the buffer to drain instead of growing it without bound.
 """
@@ -34,12 +44,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Final
 
+from ._deadlines import Deadlines
 from .protocol.connection import ClientConnection, ConnectionState
 from .protocol.events import Event
 
 __all__ = ("Link",)
 
 _CLOSED: Final = ConnectionState.CLOSED
+_COALESCE_LIMIT: Final = 64 * 1024  # bytes ``flush_soon`` may hold back before writing
 
 
 class Link(asyncio.Protocol):
@@ -52,10 +64,13 @@ class Link(asyncio.Protocol):
     ) -> None:
         self.conn = conn
         self._on_events = on_events
-        self._loop = asyncio.get_running_loop()
+        self.loop = self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.failure: Exception | None = None  # raised while handling the core's events
+        self.deadlines = Deadlines(self._loop)
+        self._held_back = 0  # bytes queued by flush_soon since the last write
+        self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
@@ -87,6 +102,7 @@ class Link(asyncio.Protocol):
         self.transport = None
         if events:
             self._on_events(events)
+        self.deadlines.close()
         self._release_writers()
         if not self.closed.done():
             self.closed.set_result(None)
@@ -104,6 +120,7 @@ class Link(asyncio.Protocol):
         """Write what the core queued, dispatch its events, follow its state and timer."""
         conn = self.conn
         transport = self.transport
+        self._held_back = 0
         data = conn.data_to_send()
         if data and transport is not None:
             transport.write(data)
@@ -125,6 +142,19 @@ class Link(asyncio.Protocol):
         deadline = conn.get_timer()
         if deadline is not None and (self._deadline is None or deadline < self._deadline):
             self._arm(deadline)
+
+    def flush_soon(self, size: int) -> None:
+        """``flush`` at the end of this loop iteration, or now once enough is waiting."""
+        self._held_back += size
+        if self._held_back >= _COALESCE_LIMIT:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
     def now(self) -> float:
         """The clock the core runs on: the loop's."""

@@ -545,85 +545,81 @@ class Client:
         message. ``timeout`` (default: the client's) bounds the wait; see the module docstring
         for what happens to a publish that times out or is cancelled.
         """
-        name = topic_text(topic)
-        data = encode_payload(payload)
+        # Plain str and bytes, the common case, skip the conversions.
+        name = topic if type(topic) is str else topic_text(topic)
+        data = payload if type(payload) is bytes else encode_payload(payload)
         props = NO_PROPERTIES
         if properties is not None:
             props = check_properties(properties, PacketType.PUBLISH, what="publish()")
-        seconds = self._seconds(timeout)
+        seconds = self.timeout if timeout is None else _check_timeout("timeout", timeout, None)
         link = self._link
         if link is None or not self._connected:
             _check_publish_arguments(name, qos, retain)
             raise self._not_connected_error(f"publish to {name!r}")
         if props:
             self._require_v5("properties in publish()")
+        # One coroutine for the whole call (no inner helper): publish is the hot path.
         semaphore = self._semaphore
-        if semaphore is None:
-            return await self._publish(
-                link, name, data, qos=qos, retain=retain, props=props, timeout=seconds
-            )
-        async with semaphore:
-            return await self._publish(
-                link, name, data, qos=qos, retain=retain, props=props, timeout=seconds
-            )
-
-    async def _publish(
-        self,
-        link: Link,
-        name: str,
-        data: bytes,
-        *,
-        qos: int,
-        retain: bool,
-        props: Properties,
-        timeout: float | None,
-    ) -> int | None:
-        if link.write_paused:
-            try:
-                await self._wait(link.wait_writable(), timeout)
-            except TimeoutError:
-                raise PublishWithdrawnError(
-                    f"publish to {name!r} timed out after {timeout:g} s waiting "
-                    "for the transport's write buffer to drain; nothing was written"
-                ) from None
-            if self._link is not link or not self._connected:
-                raise self._not_connected_error(f"publish to {name!r}")
-        conn = self._conn
-        if qos and self._max_outgoing and conn.pending_count >= self._max_outgoing:
-            raise MqttError(
-                f"cannot publish to {name!r}: the outgoing queue is full "
-                f"(max_queued_outgoing_messages={self._max_outgoing} publishes are waiting "
-                "for the broker's receive maximum)"
-            )
-        handle = conn.publish(name, data, qos, retain, props, now=link.now())
-        link.flush()
-        if handle is None:
-            return None
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._publishes[handle] = future
+        if semaphore is not None:
+            await semaphore.acquire()
         try:
-            event = await self._wait(future, timeout)
-        except TimeoutError:
-            if self._withdraw(handle):
-                raise PublishWithdrawnError(
-                    f"publish to {name!r} timed out after {timeout:g} s before "
-                    "it was written (it waited for a slot under the broker's receive maximum);"
-                    " it was withdrawn and will not be sent"
-                ) from None
-            raise MqttTimeoutError(
-                f"publish to {name!r} (QoS {qos}, packet id {handle.packet_id}) timed out after "
-                f"{timeout:g} s: it was already written to the broker; it stays "
-                "in the session and completes in the background"
-            ) from None
-        except asyncio.CancelledError:
-            if not self._withdraw(handle):
-                self._logger.debug(
-                    "publish to %r cancelled after it was written; it stays in the session", name
+            if link.write_paused:
+                await self._wait_writable(link, name, seconds)
+            conn = self._conn
+            if qos and self._max_outgoing and conn.pending_count >= self._max_outgoing:
+                raise MqttError(
+                    f"cannot publish to {name!r}: the outgoing queue is full "
+                    f"(max_queued_outgoing_messages={self._max_outgoing} publishes are waiting "
+                    "for the broker's receive maximum)"
                 )
-            raise
+            handle = conn.publish(name, data, qos, retain, props, now=link.now())
+            if handle is None:
+                link.flush_soon(len(data))
+                return None
+            link.flush()
+            future: asyncio.Future[Event] = link.loop.create_future()
+            self._publishes[handle] = future
+            if seconds is not None:
+                link.deadlines.add(future, seconds)
+            try:
+                event = await future
+            except TimeoutError:
+                if self._withdraw(handle):
+                    raise PublishWithdrawnError(
+                        f"publish to {name!r} timed out after {seconds:g} s before it was "
+                        "written (it waited for a slot under the broker's receive maximum); "
+                        "it was withdrawn and will not be sent"
+                    ) from None
+                raise MqttTimeoutError(
+                    f"publish to {name!r} (QoS {qos}, packet id {handle.packet_id}) timed out "
+                    f"after {seconds:g} s: it was already written to the broker; it stays "
+                    "in the session and completes in the background"
+                ) from None
+            except asyncio.CancelledError:
+                if not self._withdraw(handle):
+                    self._logger.debug(
+                        "publish to %r cancelled after it was written; it stays in the session",
+                        name,
+                    )
+                raise
+            finally:
+                self._publishes.pop(handle, None)
         finally:
-            self._publishes.pop(handle, None)
+            if semaphore is not None:
+                semaphore.release()
         return self._publish_outcome(event, handle, name)
+
+    async def _wait_writable(self, link: Link, name: str, seconds: float | None) -> None:
+        """Wait until the transport takes writes again (QoS 0 backpressure)."""
+        try:
+            await self._wait(link.wait_writable(), seconds)
+        except TimeoutError:
+            raise PublishWithdrawnError(
+                f"publish to {name!r} timed out after {seconds:g} s waiting "
+                "for the transport's write buffer to drain; nothing was written"
+            ) from None
+        if self._link is not link or not self._connected:
+            raise self._not_connected_error(f"publish to {name!r}")
 
     def _withdraw(self, handle: PublishHandle) -> bool:
         return not handle.written and not handle.done and self._conn.withdraw(handle)

@@ -105,6 +105,10 @@ __all__ = (
 
 _MAX_PACKET_ID: Final = 65535
 _VALID_TOPIC_CACHE_SIZE: Final = 1024
+# A PUBLISH without properties whose payload is below this always fits in a packet (the
+# largest remaining length less the longest topic, packet id and property length), whatever
+# its topic, so a queued publish needs no trial encoding when the broker sets no size limit.
+_SURELY_ENCODABLE_PAYLOAD: Final = 268_435_455 - (2 + 65_535) - 2 - 1
 
 
 class ConnectionState(Enum):
@@ -440,7 +444,8 @@ class ClientConnection:
         if self._has_free_slot():
             self._write_publish(handle, now)
         else:
-            self._encode_publish(packet._replace(packet_id=1), check_only=True)
+            if not self._surely_encodable(packet):  # raise now what writing it later would
+                self._encode_publish(packet._replace(packet_id=1), check_only=True)
             self._pending.append(handle)
         return handle
 
@@ -613,7 +618,8 @@ class ClientConnection:
         packet_id: int = packet.packet_id  # type: ignore[assignment]
         if qos == 1:
             self._events.append(MessageReceived(packet))
-            self._out.append(encode(PubAck(packet_id), self.protocol_version))
+            # PUBACK with reason Success and no properties: the same 4 bytes in every version.
+            self._out.append(b"\x40\x02" + packet_id.to_bytes(2))
         else:
             if packet_id not in self._inbound_qos2:
                 if len(self._inbound_qos2) >= self.receive_maximum:
@@ -624,7 +630,7 @@ class ClientConnection:
                 self._inbound_qos2.add(packet_id)
                 self._events.append(MessageReceived(packet))
             # A retransmission (already delivered) is only acknowledged again.
-            self._out.append(encode(PubRec(packet_id), self.protocol_version))
+            self._out.append(b"\x50\x02" + packet_id.to_bytes(2))  # PUBREC, as PUBACK above
         self._last_sent = now
 
     def _resolve_alias(self, packet: Publish) -> Publish:
@@ -987,6 +993,13 @@ class ClientConnection:
         aliases[packet.topic] = alias
         return packet._replace(properties=_replace_properties(properties, topic_alias=alias))
 
+    def _surely_encodable(self, packet: Publish) -> bool:
+        return (
+            packet.properties is NO_PROPERTIES
+            and self.server.maximum_packet_size is None
+            and len(packet.payload) < _SURELY_ENCODABLE_PAYLOAD
+        )
+
     def _has_free_slot(self) -> bool:
         return (
             self.state is ConnectionState.CONNECTED
@@ -996,9 +1009,12 @@ class ClientConnection:
 
     def _write_publish(self, handle: PublishHandle, now: float) -> None:
         packet_id = self._allocate_packet_id()
-        data = self._encode_publish(handle.packet._replace(packet_id=packet_id))
+        topic, payload, qos, retain, dup, _, properties = handle.packet
+        data = self._encode_publish(
+            Publish(topic, payload, qos, retain, dup, packet_id, properties)
+        )
         handle.packet_id = packet_id
-        handle._stage = _Stage.AWAITING_PUBACK if handle.packet.qos == 1 else _Stage.AWAITING_PUBREC
+        handle._stage = _Stage.AWAITING_PUBACK if qos == 1 else _Stage.AWAITING_PUBREC
         self._outgoing[packet_id] = handle
         self._out.append(data)
         self._last_sent = now
@@ -1017,11 +1033,12 @@ class ClientConnection:
                 self._events.append(PublishFailed(handle, MqttError(str(error))))
 
     def _allocate_packet_id(self) -> int:
-        in_use = self._outgoing.keys() | self._subscribes.keys() | self._unsubscribes.keys()
-        if len(in_use) >= _MAX_PACKET_ID:
+        # The three tables never share an identifier, so their sizes add up.
+        outgoing, subscribes, unsubscribes = self._outgoing, self._subscribes, self._unsubscribes
+        if len(outgoing) + len(subscribes) + len(unsubscribes) >= _MAX_PACKET_ID:
             raise MqttError("all 65535 packet identifiers are in use")
         packet_id = self._next_packet_id
-        while packet_id in in_use:
+        while packet_id in outgoing or packet_id in subscribes or packet_id in unsubscribes:
             packet_id = packet_id % _MAX_PACKET_ID + 1
         self._next_packet_id = packet_id % _MAX_PACKET_ID + 1
         return packet_id
