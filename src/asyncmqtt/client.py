@@ -461,9 +461,16 @@ class Client:
     def _handle_events(self, events: list[Event]) -> None:
         route = self._get_router().route
         make_message = self._make_message
+        publishes = self._publishes
         for event in events:
             if type(event) is MessageReceived:
                 route(make_message(event.publish))
+            elif (
+                type(event) is PublishCompleted
+                and (future := publishes.pop(event.handle, None)) is not None
+                and not future.done()
+            ):
+                future.set_result(event)
             else:
                 self._handle_event(event)
 
@@ -576,7 +583,8 @@ class Client:
             if handle is None:
                 link.flush_soon(len(data))
                 return None
-            link.flush()
+            if handle.written:  # (one queued for a slot under Receive Maximum wrote nothing)
+                link.flush()
             future: asyncio.Future[Event] = link.loop.create_future()
             self._publishes[handle] = future
             if seconds is not None:
@@ -625,7 +633,7 @@ class Client:
         return not handle.written and not handle.done and self._conn.withdraw(handle)
 
     def _publish_outcome(self, event: Event, handle: PublishHandle, name: str) -> int:
-        if isinstance(event, PublishCompleted):
+        if type(event) is PublishCompleted:
             code = event.reason_code
             if code >= 0x80:
                 raise MqttCodeError(

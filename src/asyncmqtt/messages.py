@@ -195,7 +195,17 @@ class MessageStream(AsyncIterator[Message]):
     Several tasks may iterate the same stream: each message goes to one of them, in order.
     """
 
-    __slots__ = ("_closed", "_full", "_gate", "_getters", "_high", "_low", "_queue", "_status")
+    __slots__ = (
+        "_closed",
+        "_full",
+        "_gate",
+        "_getters",
+        "_high",
+        "_low",
+        "_queue",
+        "_router",
+        "_status",
+    )
 
     def __init__(
         self,
@@ -212,6 +222,8 @@ class MessageStream(AsyncIterator[Message]):
         self._low = self._high // 2
         self._full = False
         self._closed = False
+        # Set for ``client.messages`` only: reading it tells the router someone reads it.
+        self._router: Router | None = None
 
     def __aiter__(self) -> MessageStream:
         return self
@@ -220,6 +232,8 @@ class MessageStream(AsyncIterator[Message]):
         return self._queue.qsize()
 
     async def __anext__(self) -> Message:
+        if self._router is not None:
+            self._router.everything_read = True
         queue = self._queue
         while True:
             if queue.qsize():
@@ -308,7 +322,8 @@ class Router:
     ) -> None:
         self.status = ConnectionStatus()
         self.gate = ReadGate()
-        self.everything = _EverythingStream(self, everything_queue, limit)
+        self.everything = MessageStream(everything_queue, self.status, self.gate, limit)
+        self.everything._router = self  # ``client.messages``: reading it counts as reading
         self.everything_read = False  # has a task iterated `client.messages` on this connection?
         self._filtered: FilterTrie[MessageStream] = FilterTrie()
         self._filtered_streams: list[MessageStream] = []
@@ -377,17 +392,3 @@ class Router:
     def new_stream(self, limit: int | None) -> MessageStream:
         """A stream for ``filtered_messages`` / ``unfiltered_messages`` (a FIFO queue)."""
         return MessageStream(asyncio.Queue(), self.status, self.gate, limit)
-
-
-class _EverythingStream(MessageStream):
-    """``client.messages``: iterating it tells the router that someone reads it."""
-
-    __slots__ = ("_router",)
-
-    def __init__(self, router: Router, queue: asyncio.Queue[Message], limit: int | None) -> None:
-        super().__init__(queue, router.status, router.gate, limit)
-        self._router = router
-
-    async def __anext__(self) -> Message:
-        self._router.everything_read = True
-        return await super().__anext__()

@@ -1215,6 +1215,18 @@ _FAST_PUBLISH_FLAGS: Final = tuple(
     for first in range(256)
 )
 
+# For the acknowledgement fast path, by first byte: the class and the Success reason code of
+# PUBACK, PUBREC, PUBREL and PUBCOMP with their required flags; None for every other byte.
+_FAST_ACKS: Final = tuple(
+    {
+        0x40: (PubAck, PubAckReasonCode.SUCCESS),
+        0x50: (PubRec, PubRecReasonCode.SUCCESS),
+        0x62: (PubRel, PubRelReasonCode.SUCCESS),
+        0x70: (PubComp, PubCompReasonCode.SUCCESS),
+    }.get(first)
+    for first in range(256)
+)
+
 # Raw topic name -> its checked str, for the PUBLISH fast path. Like _TOPIC_FIELDS, entries
 # cannot go stale and the dict is emptied when full. A repeated topic is then decoded once and
 # its str shared, hash included, by every message on it.
@@ -1350,6 +1362,15 @@ class Decoder:
                                 NO_PROPERTIES,
                             ),
                         )
+        # Fast path: PUBACK, PUBREC, PUBREL or PUBCOMP in its 4-byte form (Success, no
+        # properties), the other half of every QoS 1 and 2 exchange. Again it only accepts.
+        if pos + 3 < len(buf) and buf[pos + 1] == 2 and self.version is not None:
+            ack = _FAST_ACKS[buf[pos]]
+            packet_id = buf[pos + 2] << 8 | buf[pos + 3]
+            if ack is not None and packet_id and self._max_packet_size >= 4:
+                self._pos = pos + 4
+                # (tuple.__new__ on one of four packet classes: mypy cannot see which.)
+                return _new_tuple(ack[0], (packet_id, ack[1], NO_PROPERTIES))  # type: ignore[return-value]
         return self._next_packet_checked()
 
     # ------------------------------------------------------------------------- general path
