@@ -797,7 +797,7 @@ class Client:
     def _get_router(self) -> Router:
         router = self._router
         if router is None:
-            router = self._router = Router(self._queue_type(), self._max_incoming, self._logger)
+            router = self._router = Router(self._queue_type, self._max_incoming, self._logger)
         return router
 
     def _require_link(self, what: str) -> Link:

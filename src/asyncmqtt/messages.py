@@ -21,8 +21,11 @@ would grow memory without bound in a program that never reads ``client.messages`
 discarded and logged at WARNING (the first per connection; DEBUG after) -- a documented policy,
 never a silent loss.
 
-Each stream is a queue (``client.messages`` uses ``queue_type``) plus the futures of the tasks
-waiting on it; several tasks iterating one stream share it, each message going to one of them.
+Each stream is a queue plus the futures of the tasks waiting on it; several tasks iterating one
+stream share it, each message going to one of them. The queue is a plain ``deque`` (FIFO, as
+``asyncio.Queue`` would be, at a fraction of the cost per message and of the memory), made when
+the first message arrives so that an idle client carries none; for ``client.messages`` with a
+``queue_type`` other than ``asyncio.Queue`` it is an instance of that (LIFO, priority, ...).
 Waiting does not use the queue's own blocking ``get`` (that would need a task per wait to race
 it against disconnection): a getter parks a future, ``put`` wakes the first one, and the end of
 the connection wakes them all.
@@ -189,6 +192,20 @@ class ConnectionStatus:
         self.reported = False
 
 
+class _QueueItems:
+    """A ``queue_type`` instance seen through the three operations MessageStream uses."""
+
+    __slots__ = ("append", "popleft", "queue")
+
+    def __init__(self, queue: asyncio.Queue[Message]) -> None:
+        self.queue = queue
+        self.append = queue.put_nowait
+        self.popleft = queue.get_nowait
+
+    def __len__(self) -> int:
+        return self.queue.qsize()
+
+
 class MessageStream(AsyncIterator[Message]):
     """An async iterator over received messages; ``len()`` is the number waiting in it.
 
@@ -201,23 +218,25 @@ class MessageStream(AsyncIterator[Message]):
         "_gate",
         "_getters",
         "_high",
+        "_items",
         "_low",
-        "_queue",
         "_router",
         "_status",
     )
 
     def __init__(
         self,
-        queue: asyncio.Queue[Message],
+        queue_type: type[asyncio.Queue[Message]] | None,
         status: ConnectionStatus,
         gate: ReadGate,
         limit: int | None,
     ) -> None:
-        self._queue = queue
+        self._items: deque[Message] | _QueueItems | None = None  # a deque made by the first put
+        if queue_type is not None and queue_type is not asyncio.Queue:
+            self._items = _QueueItems(queue_type())
         self._status = status
         self._gate = gate
-        self._getters: deque[asyncio.Future[None]] = deque()
+        self._getters: list[asyncio.Future[None]] = []  # a few tasks at most
         self._high = limit if limit and limit > 0 else 0  # 0: no limit
         self._low = self._high // 2
         self._full = False
@@ -229,16 +248,17 @@ class MessageStream(AsyncIterator[Message]):
         return self
 
     def __len__(self) -> int:
-        return self._queue.qsize()
+        items = self._items
+        return 0 if items is None else len(items)
 
     async def __anext__(self) -> Message:
         if self._router is not None:
             self._router.everything_read = True
-        queue = self._queue
         while True:
-            if queue.qsize():
-                message = queue.get_nowait()
-                if self._full and queue.qsize() <= self._low:
+            items = self._items
+            if items:
+                message = items.popleft()
+                if self._full and len(items) <= self._low:
                     self._full = False
                     self._gate.stream_drained()
                 return message
@@ -262,11 +282,13 @@ class MessageStream(AsyncIterator[Message]):
 
     def put(self, message: Message) -> None:
         """Queue a message (never blocks, never drops; see backpressure in the module doc)."""
-        queue = self._queue
-        queue.put_nowait(message)
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(message)
         if self._getters:
             self._wake_one()
-        if self._high and not self._full and queue.qsize() >= self._high:
+        if self._high and not self._full and len(items) >= self._high:
             self._full = True
             self._gate.stream_full()
 
@@ -274,7 +296,7 @@ class MessageStream(AsyncIterator[Message]):
         """Wake every waiting task so that it sees the new connection status."""
         getters = self._getters
         while getters:
-            waiter = getters.popleft()
+            waiter = getters.pop(0)
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -289,7 +311,7 @@ class MessageStream(AsyncIterator[Message]):
     def _wake_one(self) -> None:
         getters = self._getters
         while getters:
-            waiter = getters.popleft()
+            waiter = getters.pop(0)
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -316,13 +338,13 @@ class Router:
 
     def __init__(
         self,
-        everything_queue: asyncio.Queue[Message],
+        queue_type: type[asyncio.Queue[Message]],
         limit: int | None,
         logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
     ) -> None:
         self.status = ConnectionStatus()
         self.gate = ReadGate()
-        self.everything = MessageStream(everything_queue, self.status, self.gate, limit)
+        self.everything = MessageStream(queue_type, self.status, self.gate, limit)
         self.everything._router = self  # ``client.messages``: reading it counts as reading
         self.everything_read = False  # has a task iterated `client.messages` on this connection?
         self._filtered: FilterTrie[MessageStream] = FilterTrie()
@@ -391,4 +413,4 @@ class Router:
 
     def new_stream(self, limit: int | None) -> MessageStream:
         """A stream for ``filtered_messages`` / ``unfiltered_messages`` (a FIFO queue)."""
-        return MessageStream(asyncio.Queue(), self.status, self.gate, limit)
+        return MessageStream(None, self.status, self.gate, limit)
