@@ -507,7 +507,9 @@ def many_table(plan: Plan, summary: Summary) -> list[str]:
         "Every client connects (at most 100 connections opening at once), then each subscribes "
         "to a topic of its own, publishes one QoS 1 message to it and receives it. Memory is the "
         "growth of the process's resident set (after a garbage collection) divided by the "
-        "number of clients, measured after one warm-up client ran the same steps. Median "
+        "number of clients, from before the client objects were made (a library may allocate "
+        "when a client is made or when it connects), after one warm-up client ran the same "
+        "steps. Median "
         f"(min-max) of {case.rounds} rounds. paho-mqtt runs a network thread per client.",
         "",
         *_table(header, rows),

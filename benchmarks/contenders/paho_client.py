@@ -138,8 +138,9 @@ def many(options: common.Options) -> dict[str, Any]:
     if not round_trip(-1, warm).wait(options.timeout):
         raise TimeoutError("paho: the warm-up message did not arrive")
     warm.stop()
-    clients = [_Paho(options, f"paho-many-{i}") for i in range(options.n)]
     before = common.rss_bytes()
+    # The client objects count: a library may allocate when made or when connecting.
+    clients = [_Paho(options, f"paho-many-{i}") for i in range(options.n)]
     connect = common.Window(options.broker_pid)
     connect.start()
     for client in clients:

@@ -57,6 +57,24 @@ _COALESCE_LIMIT: Final = 64 * 1024  # bytes ``flush_soon`` may hold back before 
 class Link(asyncio.Protocol):
     """Drives one ``ClientConnection`` over one transport; lives as long as the transport."""
 
+    # Slots: one per connection; without them each would carry an instance dict.
+    __slots__ = (
+        "_deadline",
+        "_flush_scheduled",
+        "_held_back",
+        "_loop",
+        "_on_events",
+        "_reading_paused",
+        "_timer",
+        "_writable",
+        "closed",
+        "conn",
+        "deadlines",
+        "failure",
+        "loop",
+        "transport",
+    )
+
     def __init__(
         self,
         conn: ClientConnection,

@@ -130,6 +130,43 @@ class Client:
     written for asyncio-mqtt 0.x. See docs/connecting.md for each parameter.
     """
 
+    # Slots: with over 30 attributes an instance dict is not key-shared and costs 1.5 KB;
+    # programs that hold many clients notice. (__weakref__ keeps clients weak-referenceable.)
+    __slots__ = (
+        "__weakref__",
+        "_acks",
+        "_address",
+        "_clean_session",
+        "_clean_start",
+        "_conn",
+        "_connack_waiter",
+        "_connect_properties",
+        "_connected",
+        "_entered",
+        "_identifier",
+        "_keepalive",
+        "_link",
+        "_logger",
+        "_make_message",
+        "_max_calls",
+        "_max_incoming",
+        "_max_inflight",
+        "_max_outgoing",
+        "_negotiated",
+        "_password",
+        "_publishes",
+        "_queue_type",
+        "_requested_protocol",
+        "_router",
+        "_semaphore",
+        "_semaphore_loop",
+        "_subscription_counts",
+        "_transport_settings",
+        "_username",
+        "_will",
+        "timeout",
+    )
+
     def __init__(
         self,
         hostname: str,

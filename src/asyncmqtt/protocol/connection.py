@@ -201,6 +201,44 @@ class ClientConnection:
     request flags); the limits above must be given as parameters, not in it.
     """
 
+    # Slots: with over 30 attributes an instance dict is not key-shared and costs 1.5 KB.
+    __slots__ = (
+        "_authenticator",
+        "_connect_packet",
+        "_decoder",
+        "_effective_keep_alive",
+        "_events",
+        "_inbound_aliases",
+        "_inbound_qos2",
+        "_last_received",
+        "_last_sent",
+        "_next_packet_id",
+        "_out",
+        "_outbound_aliases",
+        "_outgoing",
+        "_pending",
+        "_ping_deadline",
+        "_reauthenticating",
+        "_sent_clean_start",
+        "_session_started",
+        "_subscribes",
+        "_unsubscribes",
+        "_v5",
+        "_valid_topics",
+        "clean_start",
+        "client_id",
+        "keep_alive",
+        "max_inflight",
+        "maximum_packet_size",
+        "outgoing_topic_aliases",
+        "protocol_version",
+        "receive_maximum",
+        "server",
+        "session_lost_policy",
+        "state",
+        "topic_alias_maximum",
+    )
+
     def __init__(
         self,
         *,
