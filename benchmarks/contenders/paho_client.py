@@ -18,6 +18,10 @@ import common
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+FD_SETSIZE = 1024  # select()'s limit on Linux
+FDS_PER_CLIENT = 3  # the client's socket and its wake-up socket pair
+RESERVED_FDS = 32  # stdio, the warm-up client, Python's own
+
 
 class _Paho:
     """One paho client with its loop thread, connected and ready."""
@@ -35,8 +39,15 @@ class _Paho:
         self._options = options
 
     def start(self) -> None:
+        self.begin()
+        self.wait_connected()
+
+    def begin(self) -> None:
+        """Connect the socket and start the network thread; CONNACK comes later."""
         self.client.connect(self._options.host, self._options.port)
         self.client.loop_start()
+
+    def wait_connected(self) -> None:
         if not self._connected.wait(self._options.timeout):
             raise TimeoutError("paho: no CONNACK")
 
@@ -123,14 +134,30 @@ def latency(options: common.Options) -> dict[str, Any]:
 
 
 def many(options: common.Options) -> dict[str, Any]:
-    """N paho clients, each with its own network thread (paho's loop_start)."""
+    """N paho clients, each with its own network thread (paho's loop_start).
+
+    The clients connect, subscribe and publish all at once, not one after the other: with a
+    thousand network threads, each waiting in turn took minutes.
+
+    paho-mqtt's network loop uses ``select()``, which only watches file descriptors below
+    FD_SETSIZE (1024), and each client holds three (its socket and a wake-up socket pair): up
+    to about 300 clients work, beyond that the loop threads fail and no CONNACK is ever seen.
+    So a count that cannot work is refused at once, with the reason, instead of timing out.
+    """
+    if FDS_PER_CLIENT * options.n + RESERVED_FDS > FD_SETSIZE:
+        raise RuntimeError(
+            f"paho-mqtt cannot run {options.n:,} clients in one process: its network loop uses "
+            f"select(), limited to file descriptors below {FD_SETSIZE}, and each client holds "
+            f"{FDS_PER_CLIENT}"
+        )
 
     def round_trip(index: int, client: _Paho) -> threading.Event:
         arrived = threading.Event()
         client.on_message(lambda _message: arrived.set())
         topic = f"{options.topic}/many/{index}"
-        client.subscribe(topic, 1)
-        client.client.publish(topic, common.PAYLOAD, 1)
+        # Publish once the SUBACK is in (paho calls on_subscribe in its network thread).
+        client.client.on_subscribe = lambda *_args: client.client.publish(topic, common.PAYLOAD, 1)
+        client.client.subscribe(topic, 1)
         return arrived
 
     warm = _Paho(options, "paho-warm")
@@ -144,7 +171,9 @@ def many(options: common.Options) -> dict[str, Any]:
     connect = common.Window(options.broker_pid)
     connect.start()
     for client in clients:
-        client.start()
+        client.begin()
+    for client in clients:
+        client.wait_connected()
     connect.stop()
     connected = common.rss_bytes()
     work = common.Window(options.broker_pid)
