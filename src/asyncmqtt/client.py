@@ -621,7 +621,7 @@ class Client:
                 link.flush_soon(len(data))
                 return None
             if handle.written:  # (one queued for a slot under Receive Maximum wrote nothing)
-                link.flush()
+                link.flush_soon(len(data))
             future: asyncio.Future[Event] = link.loop.create_future()
             self._publishes[handle] = future
             if seconds is not None:
