@@ -583,8 +583,9 @@ class Client:
     ) -> int | None:
         """Publish a message.
 
-        QoS 0 returns once the message is handed to the transport (waiting while its write
-        buffer is above the high-water mark) and returns None. QoS 1 and 2 return the broker's
+        QoS 0 returns None once the message is queued for the transport, which writes it with
+        the other publishes of this loop iteration when the iteration ends (waiting first while
+        its write buffer is above the high-water mark). QoS 1 and 2 return the broker's
         reason code once PUBACK / PUBCOMP came, and raise ``MqttCodeError`` when it refused the
         message. ``timeout`` (default: the client's) bounds the wait; see the module docstring
         for what happens to a publish that times out or is cancelled.

@@ -6,9 +6,18 @@ working and checks that it reports every scenario.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import mqtt5
+
+from asyncmqtt.protocol.codec import encode
+from asyncmqtt.protocol.enums import ProtocolVersion
+from asyncmqtt.protocol.packets import Publish
+from asyncmqtt.protocol.properties import NO_PROPERTIES
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
@@ -27,3 +36,52 @@ def test_quick_benchmark_runs_and_writes_its_tables(tmp_path: Path) -> None:
         assert heading in table
     assert (tmp_path / "results.json").stat().st_size > 0
     assert "msg/s" in result.stdout
+
+
+def test_profile_client_runs_the_scenario_under_the_profiler() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "profile_client.py"), "--n", "200", "--limit", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a safety net against a hang, not a speed check
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "200 messages at QoS 1 (concurrent)" in result.stdout
+    assert "'received': 200" in result.stdout
+    assert "ncalls" in result.stdout  # the profile table
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_encode_floor_writes_the_same_bytes_as_encode_and_mqtt5() -> None:
+    floor = _load("encode_floor")
+    packet = Publish(floor.TOPIC, floor.PAYLOAD, 1, False, False, floor.PACKET_ID, NO_PROPERTIES)
+    theirs = mqtt5.PublishPacket(
+        topic=floor.TOPIC, payload=floor.PAYLOAD, qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=1234
+    )
+    expected = encode(packet, ProtocolVersion.V5)
+    assert floor.floor(packet, ProtocolVersion.V5) == expected == bytes(theirs.write())
+
+
+def test_contenders_option_keeps_only_the_named_contenders() -> None:
+    run = _load("run")
+    plan = run.only_contenders(run.full_plan(1, ["throughput", "many"]), ["raw", "gmqtt"])
+    for case in plan.cases:
+        labels = {contender.label for contender in case.contenders}
+        assert labels <= {"raw reference", "gmqtt 0.8"}
+    # "many" has no raw reference but has gmqtt; a case left with nobody is dropped.
+    assert [case.key for case in plan.cases] == [
+        "throughput QoS 0",
+        "throughput QoS 1",
+        "throughput QoS 2",
+        "many",
+    ]
+    assert run.only_contenders(plan, ["nobody"]).cases == []
