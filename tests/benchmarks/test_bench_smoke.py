@@ -12,12 +12,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import mqtt5
-
 from asyncmqtt.protocol.codec import encode
 from asyncmqtt.protocol.enums import ProtocolVersion
-from asyncmqtt.protocol.packets import Publish
-from asyncmqtt.protocol.properties import NO_PROPERTIES
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
@@ -63,12 +59,10 @@ def _load(name: str) -> ModuleType:
 
 def test_the_encode_floor_writes_the_same_bytes_as_encode_and_mqtt5() -> None:
     floor = _load("encode_floor")
-    packet = Publish(floor.TOPIC, floor.PAYLOAD, 1, False, False, floor.PACKET_ID, NO_PROPERTIES)
-    theirs = mqtt5.PublishPacket(
-        topic=floor.TOPIC, payload=floor.PAYLOAD, qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=1234
-    )
-    expected = encode(packet, ProtocolVersion.V5)
-    assert floor.floor(packet, ProtocolVersion.V5) == expected == bytes(theirs.write())
+    for qos in (0, 1):
+        packet, theirs = floor.packets(qos)
+        expected = encode(packet, ProtocolVersion.V5)
+        assert floor.floor(packet, ProtocolVersion.V5) == expected == bytes(theirs.write())
 
 
 def test_contenders_option_keeps_only_the_named_contenders() -> None:
