@@ -24,11 +24,13 @@ PINGRESP cannot reach us, so silence is not evidence of a dead broker. The timer
 core that the link is alive before letting it act, so it still sends PINGREQ (the broker must
 hear from us) but does not fail the connection for a PINGRESP it cannot see.
 
-Coalesced writes: a QoS 0 publish has nothing to wait for, so a loop of them would cost a
-system call each if every one were written at once. ``flush_soon`` instead writes at the end
-of the current loop iteration (``call_soon``), or at once when 64 KiB are waiting, so that
-publishes made in a row share one ``transport.write`` and the bytes held back stay bounded.
-Everything else (``flush``) writes at once, taking along whatever is waiting, in order.
+Coalesced writes: publishes made in a row would cost a system call each if every one were
+written at once. ``flush_soon`` collects them and writes when the loop next turns
+(``call_soon``), or at once when 64 KiB are waiting, so that they share one ``transport.write``
+and the bytes held back stay bounded. A QoS 0 publish with nothing being collected is written
+at once (``first_at_once``): a lone message then waits for nothing, and only the burst after it
+is collected. Everything else (``flush``) writes at once, taking along whatever is waiting, in
+order.
 
 Acknowledgement timeouts: ``deadlines`` (one timer for all of them, see ``_deadlines``) lets
 the client bound its waits for PUBACK / PUBCOMP without an ``asyncio.timeout`` per publish; it
@@ -161,14 +163,22 @@ class Link(asyncio.Protocol):
         if deadline is not None and (self._deadline is None or deadline < self._deadline):
             self._arm(deadline)
 
-    def flush_soon(self, size: int) -> None:
-        """``flush`` at the end of this loop iteration, or now once enough is waiting."""
+    def flush_soon(self, size: int, *, first_at_once: bool = False) -> None:
+        """Collect ``size`` more bytes and write them when the loop next turns (or at once
+        past the limit), so that a burst of publishes costs one system call.
+
+        ``first_at_once``: write at once if nothing is being collected yet, so that a lone
+        publish waits for nothing; only the calls after it, until the loop turns, collect.
+        """
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._scheduled_flush)
+            if first_at_once:
+                self.flush()
+                return
         self._held_back += size
         if self._held_back >= _COALESCE_LIMIT:
             self.flush()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False

@@ -583,9 +583,9 @@ class Client:
     ) -> int | None:
         """Publish a message.
 
-        QoS 0 returns None once the message is queued for the transport, which writes it with
-        the other publishes of this loop iteration when the iteration ends (waiting first while
-        its write buffer is above the high-water mark). QoS 1 and 2 return the broker's
+        QoS 0 returns None once the message is written to the transport, or queued with the
+        burst of publishes it belongs to, which is written as one when the event loop turns
+        (waiting first while the transport's buffer is above the high-water mark). QoS 1 and 2 return the broker's
         reason code once PUBACK / PUBCOMP came, and raise ``MqttCodeError`` when it refused the
         message. ``timeout`` (default: the client's) bounds the wait; see the module docstring
         for what happens to a publish that times out or is cancelled.
@@ -619,7 +619,8 @@ class Client:
                 )
             handle = conn.publish(name, data, qos, retain, props, now=link.now())
             if handle is None:
-                link.flush_soon(len(data))
+                # QoS 0 is timed by nobody but its latency: the first of a burst goes at once.
+                link.flush_soon(len(data), first_at_once=True)
                 return None
             if handle.written:  # (one queued for a slot under Receive Maximum wrote nothing)
                 link.flush_soon(len(data))

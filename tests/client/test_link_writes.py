@@ -1,0 +1,100 @@
+"""Link's writes: replies at once, publishes collected per loop turn (offline, no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asyncmqtt._link import Link
+from asyncmqtt.protocol.codec import encode
+from asyncmqtt.protocol.connection import ClientConnection
+from asyncmqtt.protocol.enums import ProtocolVersion
+from asyncmqtt.protocol.events import Event
+from asyncmqtt.protocol.packets import ConnAck
+
+V5 = ProtocolVersion.V5
+
+
+class RecordingTransport(asyncio.Transport):
+    """Keeps every ``write`` as one entry, so a test can count system calls' worth of writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+async def connected_link() -> tuple[Link, RecordingTransport, list[Event]]:
+    events: list[Event] = []
+    link = Link(ClientConnection(client_id="link-test"), events.extend)
+    transport = RecordingTransport()
+    link.connection_made(transport)
+    link.data_received(encode(ConnAck(False, 0), V5))
+    transport.writes.clear()  # the CONNECT
+    return link, transport, events
+
+
+async def one_loop_turn() -> None:
+    # What is under test is "when the loop next turns"; sleep(0) is exactly one turn.
+    await asyncio.sleep(0)
+
+
+async def test_a_lone_qos0_publish_is_written_at_once() -> None:
+    link, transport, _ = await connected_link()
+    link.conn.publish("t/a", b"1", 0, now=link.now())
+    link.flush_soon(1, first_at_once=True)
+    assert len(transport.writes) == 1
+
+
+async def test_a_burst_of_publishes_is_written_together_when_the_loop_turns() -> None:
+    link, transport, _ = await connected_link()
+    link.conn.publish("t/a", b"first", 0, now=link.now())
+    link.flush_soon(5, first_at_once=True)
+    for number in range(10):
+        link.conn.publish("t/a", str(number).encode(), 0, now=link.now())
+        link.flush_soon(1, first_at_once=True)
+    assert len(transport.writes) == 1  # only the first so far
+    await one_loop_turn()
+    assert len(transport.writes) == 2
+    assert transport.writes[1].count(b"t/a") == 10
+
+
+async def test_qos1_publishes_wait_for_the_loop_to_turn() -> None:
+    link, transport, _ = await connected_link()
+    for _ in range(3):
+        link.conn.publish("t/b", b"x", 1, now=link.now())
+        link.flush_soon(1)
+    assert transport.writes == []
+    await one_loop_turn()
+    assert len(transport.writes) == 1
+    assert transport.writes[0].count(b"t/b") == 3
+
+
+async def test_collected_bytes_are_written_once_they_reach_64_kib() -> None:
+    link, transport, _ = await connected_link()
+    payload = bytes(16 * 1024)
+    for _ in range(3):
+        link.conn.publish("t/c", payload, 1, now=link.now())
+        link.flush_soon(len(payload))
+    assert transport.writes == []
+    link.conn.publish("t/c", payload, 1, now=link.now())
+    link.flush_soon(len(payload))  # 64 KiB held back: written without waiting
+    assert len(transport.writes) == 1
+    assert transport.writes[0].count(payload) == 4
+    await one_loop_turn()
+    assert len(transport.writes) == 1  # the scheduled flush found nothing left
+
+
+async def test_replies_to_what_arrived_are_written_at_once() -> None:
+    link, transport, events = await connected_link()
+    # A QoS 1 PUBLISH from the broker: its PUBACK goes out in the same callback.
+    link.data_received(bytes.fromhex("32 08 0003 742f64 0007 00"))
+    assert transport.writes == [bytes.fromhex("40 02 0007")]
+    assert len(events) == 2  # Connected, then MessageReceived
