@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         arguments += [f"--mode={args.mode}", f"--broker-pid={broker.pid}"]
         options = common.parse_options(arguments)
         profiler = cProfile.Profile()
-        result = profiler.runcall(asyncio.run, asyncmqtt_client.throughput(options))
+        result = profiler.runcall(asyncio.run, asyncmqtt_client.CONTENDER.throughput(options))
     print(f"{args.n} messages at QoS {args.qos} ({args.mode}), under the profiler: {result}")
     stats = pstats.Stats(profiler).strip_dirs().sort_stats(args.sort)
     stats.print_stats(args.limit)

@@ -29,10 +29,10 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 TOPIC = "bench/throughput"
 PAYLOAD_SIZE = 64
@@ -43,6 +43,8 @@ _PADDING = bytes(PAYLOAD_SIZE - _STAMP.size)
 
 SCENARIOS = ("throughput", "latency", "many", "queued", "feed")  # feed: raw.py only
 RAW_SCRIPT = Path(__file__).with_name("raw.py")
+
+_Client = TypeVar("_Client")
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -287,6 +289,48 @@ async def poll(condition: Callable[[], bool], timeout: float, what: str) -> None
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+async def measure_many(
+    options: Options,
+    make: Callable[[int], _Client],
+    enter: Callable[[_Client], Awaitable[object]],
+    round_trip: Callable[[int, _Client], Awaitable[object]],
+    leave: Callable[[_Client], Awaitable[object]],
+) -> dict[str, Any]:
+    """The many-clients scenario of an asyncio library, after its warm-up client.
+
+    Makes ``options.n`` clients with ``make(index)``, connects them all (``enter``), runs
+    ``round_trip(index, client)`` on every one at once, then ``leave``s them, measuring time
+    and resident memory from before the client objects exist: a library may allocate when a
+    client is made or when it connects, and both count.
+    """
+    import asyncio
+    import itertools
+
+    before = rss_bytes()
+    clients = [make(index) for index in range(options.n)]
+    connect = Window(options.broker_pid)
+    connect.start()
+    await asyncio.wait_for(asyncio.gather(*map(enter, clients)), options.timeout)
+    connect.stop()
+    connected = rss_bytes()
+    work = Window(options.broker_pid)
+    work.start()
+    await asyncio.wait_for(
+        asyncio.gather(*itertools.starmap(round_trip, enumerate(clients))), options.timeout
+    )
+    work.stop()
+    active = rss_bytes()
+    await asyncio.gather(*map(leave, clients))
+    return many_fields(
+        clients=options.n,
+        before=before,
+        connected=connected,
+        active=active,
+        connect=connect,
+        work=work,
+    )
 
 
 def many_fields(

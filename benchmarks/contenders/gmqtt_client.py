@@ -13,7 +13,6 @@ reads the pending acknowledgements) until an id is free: the simplest correct us
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -145,29 +144,12 @@ async def many(options: common.Options) -> dict[str, Any]:
     await warm.client.connect(options.host, options.port, version=_version(options))
     await round_trip(-1, warm)
     await warm.client.disconnect()
-    before = common.rss_bytes()
-    # The client objects count: a library may allocate when made or when connecting.
-    clients = [_Gmqtt(f"gmqtt-many-{i}") for i in range(options.n)]
-    connect = common.Window(options.broker_pid)
-    connect.start()
-    await asyncio.wait_for(asyncio.gather(*map(enter, clients)), options.timeout)
-    connect.stop()
-    connected = common.rss_bytes()
-    work = common.Window(options.broker_pid)
-    work.start()
-    await asyncio.wait_for(
-        asyncio.gather(*itertools.starmap(round_trip, enumerate(clients))), options.timeout
-    )
-    work.stop()
-    active = common.rss_bytes()
-    await asyncio.gather(*(client.client.disconnect() for client in clients))
-    return common.many_fields(
-        clients=options.n,
-        before=before,
-        connected=connected,
-        active=active,
-        connect=connect,
-        work=work,
+    return await common.measure_many(
+        options,
+        lambda index: _Gmqtt(f"gmqtt-many-{index}"),
+        enter,
+        round_trip,
+        lambda client: client.client.disconnect(),
     )
 
 
