@@ -585,10 +585,10 @@ class Client:
 
         QoS 0 returns None once the message is written to the transport, or queued with the
         burst of publishes it belongs to, which is written as one when the event loop turns
-        (waiting first while the transport's buffer is above the high-water mark). QoS 1 and 2 return the broker's
-        reason code once PUBACK / PUBCOMP came, and raise ``MqttCodeError`` when it refused the
-        message. ``timeout`` (default: the client's) bounds the wait; see the module docstring
-        for what happens to a publish that times out or is cancelled.
+        (waiting first while the transport's buffer is above the high-water mark). QoS 1 and 2
+        return the broker's reason code once PUBACK / PUBCOMP came, and raise ``MqttCodeError``
+        when it refused the message. ``timeout`` (default: the client's) bounds the wait; see
+        the module docstring for what happens to a publish that times out or is cancelled.
         """
         # Plain str and bytes, the common case, skip the conversions.
         name = topic if type(topic) is str else topic_text(topic)
@@ -596,7 +596,7 @@ class Client:
         props = NO_PROPERTIES
         if properties is not None:
             props = check_properties(properties, PacketType.PUBLISH, what="publish()")
-        seconds = self.timeout if timeout is None else _check_timeout("timeout", timeout, None)
+        seconds = self._seconds(timeout)
         link = self._link
         if link is None or not self._connected:
             _check_publish_arguments(name, qos, retain)
