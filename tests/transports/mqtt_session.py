@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from typing import TypeVar, cast
 
 from asyncmqtt.protocol.connection import ClientConnection
@@ -22,6 +23,7 @@ from asyncmqtt.protocol.events import (
     SubscribeCompleted,
 )
 from asyncmqtt.protocol.packets import Subscription
+from asyncmqtt.transports import TransportSettings, open_connection
 
 __all__ = ("MqttSession", "round_trip")
 
@@ -117,3 +119,12 @@ async def round_trip(session: MqttSession, payload_size: int = 16) -> None:
             assert event.publish.topic == topic
             received[event.publish.qos] = event.publish.payload
     assert received == payloads
+
+
+async def round_trip_through(
+    settings: TransportSettings, session_factory: Callable[[], MqttSession] = MqttSession
+) -> None:
+    """Connect with ``settings``, make a ``round_trip`` and close cleanly."""
+    _, session = await open_connection(session_factory, settings)
+    await round_trip(session)
+    assert await session.close() is None

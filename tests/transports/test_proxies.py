@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 import pytest
-from mqtt_session import MqttSession, round_trip
+from mqtt_session import MqttSession, round_trip, round_trip_through
 from proxy_server import PROXY_PASSWORD, PROXY_USER, Pproxy
 from transport_servers import Pki, TransportBroker
 
@@ -74,9 +74,7 @@ async def test_round_trip_through_a_proxy_with_authentication(
         port=transport_broker.port,
         proxy=_proxy(proxies, listener),
     )
-    _, session = await open_connection(lambda: MqttSession(ProtocolVersion.V311), settings)
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(settings, lambda: MqttSession(ProtocolVersion.V311))
     assert _tunnelled(proxies, listener, f"{transport_broker.host}:{transport_broker.port}")
 
 
@@ -154,40 +152,32 @@ async def test_secure_websocket_through_a_proxy(
         tls_params=TLSParameters(ca_certs=str(pki.ca_pem)),
         proxy=_proxy(proxies, "http_auth"),
     )
-    _, session = await open_connection(MqttSession, settings)
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(settings)
     assert _tunnelled(proxies, "http_auth", f"{transport_broker.host}:{wss_port}")
 
 
-@pytest.mark.parametrize("listener", ["socks5", "http"])
-async def test_remote_dns_sends_the_hostname_to_the_proxy(
-    transport_broker: TransportBroker, proxies: Pproxy, listener: str
+@pytest.mark.parametrize(
+    ("listener", "rdns", "target"),
+    [
+        # Remote DNS: the proxy gets the name and resolves it.
+        ("socks5", True, "localhost"),
+        ("http", True, "localhost"),
+        # Local DNS: the proxy gets the address we resolved (SOCKS4 carries only addresses).
+        ("socks4", False, "127.0.0.1"),
+        ("socks5", False, "127.0.0.1"),
+        ("http", False, "127.0.0.1"),
+    ],
+)
+async def test_proxy_rdns_decides_who_resolves_the_broker_name(
+    transport_broker: TransportBroker, proxies: Pproxy, listener: str, rdns: bool, target: str
 ) -> None:
     settings = TransportSettings(
         hostname="localhost",
         port=transport_broker.port,
-        proxy=_proxy(proxies, listener, proxy_rdns=True),
+        proxy=_proxy(proxies, listener, proxy_rdns=rdns),
     )
-    _, session = await open_connection(MqttSession, settings)
-    await round_trip(session)
-    assert await session.close() is None
-    assert _tunnelled(proxies, listener, f"localhost:{transport_broker.port}")
-
-
-@pytest.mark.parametrize("listener", ["socks4", "socks5", "http"])
-async def test_local_dns_sends_an_address_to_the_proxy(
-    transport_broker: TransportBroker, proxies: Pproxy, listener: str
-) -> None:
-    settings = TransportSettings(
-        hostname="localhost",
-        port=transport_broker.port,
-        proxy=_proxy(proxies, listener, proxy_rdns=False),
-    )
-    _, session = await open_connection(MqttSession, settings)
-    await round_trip(session)
-    assert await session.close() is None
-    assert _tunnelled(proxies, listener, f"127.0.0.1:{transport_broker.port}")
+    await round_trip_through(settings)
+    assert _tunnelled(proxies, listener, f"{target}:{transport_broker.port}")
 
 
 async def test_local_dns_failure_is_the_resolve_stage(
@@ -261,9 +251,7 @@ async def test_an_address_needs_no_resolving_with_local_dns(
         port=transport_broker.port,
         proxy=_proxy(proxies, "socks4", proxy_rdns=False),
     )
-    _, session = await open_connection(MqttSession, settings)
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(settings)
 
 
 async def test_socket_options_are_set_once_the_tunnel_is_open(

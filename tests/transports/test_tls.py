@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from mqtt_session import MqttSession, round_trip
+from mqtt_session import MqttSession, round_trip, round_trip_through
 from transport_servers import KEY_PASSWORD, Pki, TransportBroker
 
 from asyncmqtt.errors import MqttConnectError
@@ -101,9 +101,7 @@ async def test_tls_insecure_accepts_a_hostname_mismatch(
         tls_params=TLSParameters(ca_certs=str(pki.ca_pem)),
         tls_insecure=True,
     )
-    _, session = await open_connection(MqttSession, settings)
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(settings)
 
 
 async def test_tls_insecure_still_verifies_the_chain(
