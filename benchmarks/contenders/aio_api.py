@@ -79,12 +79,7 @@ class AioApiContender:
                         return
 
             receiver = asyncio.create_task(receive())
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            for i in range(count):
-                delay = start + i / options.rate - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            async for _ in common.paced(options.rate, count):
                 await publisher.publish(options.topic, common.stamp_payload(), options.qos)
             await asyncio.wait_for(receiver, options.timeout)
         return {"n": count, **common.latency_fields(samples, count)}

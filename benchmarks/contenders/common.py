@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -275,6 +275,20 @@ def run_async(options: Options, coroutine: Coroutine[Any, Any, dict[str, Any]]) 
     import asyncio
 
     return asyncio.run(coroutine)
+
+
+async def paced(rate: float, count: int) -> AsyncIterator[int]:
+    """Yield 0, 1, ... count - 1, each at its time on a fixed schedule of ``rate`` per second
+    (the latency scenario's sender: it never sends early, and catches up when late)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(count):
+        delay = start + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield i
 
 
 async def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:

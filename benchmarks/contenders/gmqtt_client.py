@@ -107,12 +107,7 @@ async def latency(options: common.Options) -> dict[str, Any]:
             done.set_result(None)
 
     subscriber.handle = receive
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(count):
-        delay = start + i / options.rate - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async for _ in common.paced(options.rate, count):
         publisher.client.publish(options.topic, common.stamp_payload(), qos=options.qos)
     await asyncio.wait_for(done, options.timeout)
     await publisher.client.disconnect()

@@ -277,12 +277,7 @@ async def latency(options: common.Options) -> dict[str, Any]:
         2 + len(options.topic.encode()) + (2 if options.qos else 0) + 1 + common.PAYLOAD_SIZE
     )
     topic = _string(options.topic)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    for i in range(count):
-        delay = start + i / options.rate - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async for i in common.paced(options.rate, count):
         pid = (i % 65535 + 1).to_bytes(2, "big") if options.qos else b""
         publisher.write(prefix + topic + pid + b"\x00" + common.stamp_payload())
     try:
