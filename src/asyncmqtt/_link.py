@@ -64,7 +64,6 @@ class Link(asyncio.Protocol):
         "_deadline",
         "_flush_scheduled",
         "_held_back",
-        "_loop",
         "_on_events",
         "_reading_paused",
         "_timer",
@@ -84,11 +83,11 @@ class Link(asyncio.Protocol):
     ) -> None:
         self.conn = conn
         self._on_events = on_events
-        self.loop = self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.closed: asyncio.Future[None] = self.loop.create_future()
         self.failure: Exception | None = None  # raised while handling the core's events
-        self.deadlines = Deadlines(self._loop)
+        self.deadlines = Deadlines(self.loop)
         self._held_back = 0  # bytes queued by flush_soon since the last write
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -100,11 +99,11 @@ class Link(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.conn.connect(self._loop.time())
+        self.conn.connect(self.loop.time())
         self.flush()
 
     def data_received(self, data: bytes) -> None:
-        self.conn.receive_data(data, self._loop.time())
+        self.conn.receive_data(data, self.loop.time())
         self.flush()
 
     def eof_received(self) -> bool | None:
@@ -116,7 +115,7 @@ class Link(asyncio.Protocol):
             self._timer = None
         conn = self.conn
         if conn.state is not _CLOSED:
-            conn.receive_eof(self._loop.time())
+            conn.receive_eof(self.loop.time())
         conn.data_to_send()  # nothing can be written any more
         events = conn.events_received()
         self.transport = None
@@ -129,7 +128,7 @@ class Link(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self._writable is None:
-            self._writable = self._loop.create_future()
+            self._writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         self._release_writers()
@@ -172,7 +171,7 @@ class Link(asyncio.Protocol):
         """
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._scheduled_flush)
+            self.loop.call_soon(self._scheduled_flush)
             if first_at_once:
                 self.flush()
                 return
@@ -186,7 +185,7 @@ class Link(asyncio.Protocol):
 
     def now(self) -> float:
         """The clock the core runs on: the loop's."""
-        return self._loop.time()
+        return self.loop.time()
 
     async def wait_writable(self) -> None:
         """Return once the transport's write buffer is below its high-water mark (or closed)."""
@@ -220,14 +219,14 @@ class Link(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         self._deadline = deadline
-        self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._deadline = None
         if self.transport is None:
             return
-        now = self._loop.time()
+        now = self.loop.time()
         if self._reading_paused:
             # We are not reading, so we cannot see the broker's answers: note the link as
             # alive (an empty read) so that the core sends PINGREQ but does not time out.

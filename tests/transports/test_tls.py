@@ -78,9 +78,7 @@ async def test_verification_is_on_by_default(transport_broker: TransportBroker) 
 
 async def test_cert_none_turns_verification_off(transport_broker: TransportBroker) -> None:
     params = TLSParameters(cert_reqs=ssl.CERT_NONE)
-    _, session = await open_connection(MqttSession, _tls(transport_broker, tls_params=params))
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(_tls(transport_broker, tls_params=params))
 
 
 async def test_a_hostname_mismatch_is_refused(transport_broker: TransportBroker, pki: Pki) -> None:
@@ -142,9 +140,7 @@ async def test_mutual_tls_with_a_client_certificate(
     params = TLSParameters(
         ca_certs=str(pki.ca_pem), certfile=str(pki.client_cert), keyfile=str(pki.client_key)
     )
-    _, session = await open_connection(MqttSession, _mutual(transport_broker, params))
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(_mutual(transport_broker, params))
 
 
 async def test_mutual_tls_with_a_password_protected_key(
@@ -156,9 +152,7 @@ async def test_mutual_tls_with_a_password_protected_key(
         keyfile=pki.client_key_encrypted,
         keyfile_password=KEY_PASSWORD,
     )
-    _, session = await open_connection(MqttSession, _mutual(transport_broker, params))
-    await round_trip(session)
-    assert await session.close() is None
+    await round_trip_through(_mutual(transport_broker, params))
 
 
 async def test_a_wrong_key_password_fails_at_the_tls_stage(
