@@ -74,6 +74,7 @@ class Link(asyncio.Protocol):
         "failure",
         "loop",
         "transport",
+        "write_paused",
     )
 
     def __init__(
@@ -93,6 +94,7 @@ class Link(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
+        self.write_paused = False  # (an attribute, not a property: publish reads it each time)
         self._reading_paused = False
 
     # ------------------------------------------------------------------ asyncio.Protocol
@@ -129,6 +131,7 @@ class Link(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self._writable is None:
             self._writable = self.loop.create_future()
+            self.write_paused = True
 
     def resume_writing(self) -> None:
         self._release_writers()
@@ -192,10 +195,6 @@ class Link(asyncio.Protocol):
         while self._writable is not None:
             await asyncio.shield(self._writable)
 
-    @property
-    def write_paused(self) -> bool:
-        return self._writable is not None
-
     def pause_reading(self) -> None:
         transport = self.transport
         if not self._reading_paused and transport is not None and not transport.is_closing():
@@ -239,5 +238,6 @@ class Link(asyncio.Protocol):
     def _release_writers(self) -> None:
         waiter = self._writable
         self._writable = None
+        self.write_paused = False
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -596,7 +596,7 @@ class Client:
         props = NO_PROPERTIES
         if properties is not None:
             props = check_properties(properties, PacketType.PUBLISH, what="publish()")
-        seconds = self._seconds(timeout)
+        seconds = self.timeout if timeout is None else self._seconds(timeout)
         link = self._link
         if link is None or not self._connected:
             _check_publish_arguments(name, qos, retain)
@@ -617,7 +617,8 @@ class Client:
                     f"(max_queued_outgoing_messages={self._max_outgoing} publishes are waiting "
                     "for the broker's receive maximum)"
                 )
-            handle = conn.publish(name, data, qos, retain, props, now=link.now())
+            now = link.loop.time()  # (``link.now()``, without the call: this is the hot path)
+            handle = conn.publish(name, data, qos, retain, props, now=now)
             if handle is None:
                 # QoS 0 is timed by nobody but its latency: the first of a burst goes at once.
                 link.flush_soon(len(data), first_at_once=True)
@@ -627,7 +628,7 @@ class Client:
             future: asyncio.Future[Event] = link.loop.create_future()
             self._publishes[handle] = future
             if seconds is not None:
-                link.deadlines.add(future, seconds)
+                link.deadlines.add(future, now + seconds)
             try:
                 event = await future
             except TimeoutError:
@@ -654,7 +655,9 @@ class Client:
         finally:
             if semaphore is not None:
                 semaphore.release()
-        return self._publish_outcome(event, handle, name)
+        if type(event) is PublishCompleted and event.reason_code < 0x80:
+            return event.reason_code
+        raise self._publish_error(event, handle, name)
 
     async def _wait_writable(self, link: Link, name: str, seconds: float | None) -> None:
         """Wait until the transport takes writes again (QoS 0 backpressure)."""
@@ -671,28 +674,32 @@ class Client:
     def _withdraw(self, handle: PublishHandle) -> bool:
         return not handle.written and not handle.done and self._conn.withdraw(handle)
 
-    def _publish_outcome(self, event: Event, handle: PublishHandle, name: str) -> int:
+    def _publish_error(self, event: Event, handle: PublishHandle, name: str) -> Exception:
+        """What a publish that did not succeed raises (``publish`` returns the successes)."""
         if type(event) is PublishCompleted:
-            code = event.reason_code
-            if code >= 0x80:
-                raise MqttCodeError(
-                    code, f"the broker refused the publish to {name!r}", properties=event.properties
-                )
-            return code
+            return MqttCodeError(
+                event.reason_code,
+                f"the broker refused the publish to {name!r}",
+                properties=event.properties,
+            )
         if isinstance(event, PublishFailed):
-            raise event.error
+            return event.error
         assert isinstance(event, Disconnected)
         self._mark_reported()
+        error: MqttError
         if not handle.written or (handle.done and handle.packet_id is None):
-            raise PublishWithdrawnError(
+            error = PublishWithdrawnError(
                 f"publish to {name!r}: {self._ended_text(event)} before it was written; it was "
                 "withdrawn and will not be sent"
-            ) from event.error
-        raise ConnectionLostError(
-            f"publish to {name!r}: {self._ended_text(event)} before the broker acknowledged it; "
-            "it was already written, so it stays in the session and is resent when the client "
-            "reconnects with that session"
-        ) from event.error
+            )
+        else:
+            error = ConnectionLostError(
+                f"publish to {name!r}: {self._ended_text(event)} before the broker acknowledged "
+                "it; it was already written, so it stays in the session and is resent when the "
+                "client reconnects with that session"
+            )
+        error.__cause__ = event.error
+        return error
 
     # ------------------------------------------------------------------ subscribing
 

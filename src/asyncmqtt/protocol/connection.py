@@ -109,6 +109,9 @@ _VALID_TOPIC_CACHE_SIZE: Final = 1024
 # largest remaining length less the longest topic, packet id and property length), whatever
 # its topic, so a queued publish needs no trial encoding when the broker sets no size limit.
 _SURELY_ENCODABLE_PAYLOAD: Final = 268_435_455 - (2 + 65_535) - 2 - 1
+# Builds a NamedTuple from a tuple of all its fields, skipping the Python-level ``__new__``
+# that calling the class runs: used for the few tuples made for every message.
+_new_tuple: Final = tuple.__new__
 
 
 class ConnectionState(Enum):
@@ -459,7 +462,8 @@ class ClientConnection:
             if not isinstance(payload, bytes | bytearray | memoryview):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             payload = bytes(payload)
-        _check_qos(qos)
+        if type(qos) is not int or not 0 <= qos <= 2:
+            _check_qos(qos)
         if type(retain) is not bool:
             raise TypeError(f"retain must be a bool, got {retain!r}")
         server = self.server
@@ -471,7 +475,9 @@ class ClientConnection:
             raise ValueError("retain=True, but the broker does not support retained messages")
         if properties is not NO_PROPERTIES:
             self._check_publish_properties(properties)
-        packet = Publish(topic, payload, qos, retain, False, None, properties)
+        packet: Publish = _new_tuple(
+            Publish, (topic, payload, qos, retain, False, None, properties)
+        )
         if qos == 0:
             if self.state is not ConnectionState.CONNECTED:
                 raise MqttError(f"cannot publish with QoS 0 while {self.state.value}")
@@ -617,11 +623,11 @@ class ClientConnection:
         try:
             while (packet := decoder.next_packet()) is not None:
                 if type(packet) is Publish:
-                    self._receive_publish(packet, now)
+                    self._receive_publish(packet, now)  # (raises, never closes)
                 else:
                     self._receive_other(packet, now)
-                if self._closed():
-                    return
+                    if self._closed():
+                        return
         except ProtocolError as error:
             self._fail(error, now)
             return
@@ -651,11 +657,11 @@ class ClientConnection:
             packet = self._resolve_alias(packet)
         qos = packet.qos
         if qos == 0:
-            self._events.append(MessageReceived(packet))
+            self._events.append(_new_tuple(MessageReceived, (packet,)))
             return
         packet_id: int = packet.packet_id  # type: ignore[assignment]
         if qos == 1:
-            self._events.append(MessageReceived(packet))
+            self._events.append(_new_tuple(MessageReceived, (packet,)))
             # PUBACK with reason Success and no properties: the same 4 bytes in every version.
             self._out.append(b"\x40\x02" + packet_id.to_bytes(2))
         else:
@@ -666,7 +672,7 @@ class ClientConnection:
                         f"{self.receive_maximum} unacknowledged QoS 2 messages"
                     )
                 self._inbound_qos2.add(packet_id)
-                self._events.append(MessageReceived(packet))
+                self._events.append(_new_tuple(MessageReceived, (packet,)))
             # A retransmission (already delivered) is only acknowledged again.
             self._out.append(b"\x50\x02" + packet_id.to_bytes(2))  # PUBREC, as PUBACK above
         self._last_sent = now
@@ -687,6 +693,9 @@ class ClientConnection:
 
     def _receive_other(self, packet: Packet, now: float) -> None:
         kind = type(packet)
+        if kind is PubAck and self.state is ConnectionState.CONNECTED:  # the common case first
+            self._receive_puback(packet)  # type: ignore[arg-type]
+            return
         if kind is ConnAck:
             self._receive_connack(packet, now)  # type: ignore[arg-type]
             return
@@ -696,9 +705,7 @@ class ClientConnection:
                 return
             name = PACKET_TYPES[kind].name
             raise ProtocolViolationError(f"the broker sent {name} before CONNACK")
-        if kind is PubAck:
-            self._receive_puback(packet)  # type: ignore[arg-type]
-        elif kind is PubRec:
+        if kind is PubRec:
             self._receive_pubrec(packet, now)  # type: ignore[arg-type]
         elif kind is PubComp:
             self._receive_pubcomp(packet)  # type: ignore[arg-type]
@@ -852,7 +859,7 @@ class ClientConnection:
     def _finish(self, handle: PublishHandle, reason_code: int, properties: Properties) -> None:
         del self._outgoing[handle.packet_id]  # type: ignore[arg-type]
         handle._stage = _Stage.DONE
-        self._events.append(PublishCompleted(handle, reason_code, properties))
+        self._events.append(_new_tuple(PublishCompleted, (handle, reason_code, properties)))
 
     def _receive_pubrel(self, packet: PubRel, now: float) -> None:
         packet_id = packet.packet_id
@@ -995,7 +1002,11 @@ class ClientConnection:
 
     def _encode_publish(self, packet: Publish, *, check_only: bool = False) -> bytes:
         """Encode an outgoing PUBLISH, applying topic aliases, within the broker's size limit."""
-        if self._v5 and not check_only:
+        if (
+            self._v5
+            and not check_only
+            and (self.outgoing_topic_aliases or packet.properties.topic_alias is not None)
+        ):
             packet = self._apply_outbound_alias(packet)
         data = encode(packet, self.protocol_version)
         limit = self.server.maximum_packet_size
@@ -1018,9 +1029,7 @@ class ClientConnection:
                     del aliases[topic]
             aliases[packet.topic] = explicit
             return packet
-        if not self.outgoing_topic_aliases:
-            return packet
-        alias = aliases.get(packet.topic)
+        alias = aliases.get(packet.topic)  # (only called with outgoing_topic_aliases on)
         if alias is not None:
             return packet._replace(
                 topic="", properties=_replace_properties(properties, topic_alias=alias)
@@ -1049,7 +1058,7 @@ class ClientConnection:
         packet_id = self._allocate_packet_id()
         topic, payload, qos, retain, dup, _, properties = handle.packet
         data = self._encode_publish(
-            Publish(topic, payload, qos, retain, dup, packet_id, properties)
+            _new_tuple(Publish, (topic, payload, qos, retain, dup, packet_id, properties))
         )
         handle.packet_id = packet_id
         handle._stage = _Stage.AWAITING_PUBACK if qos == 1 else _Stage.AWAITING_PUBREC
