@@ -601,7 +601,7 @@ class Client:
         if link is None or not self._connected:
             _check_publish_arguments(name, qos, retain)
             raise self._not_connected_error(f"publish to {name!r}")
-        if props:
+        if properties is not None and props:
             self._require_v5("properties in publish()")
         # One coroutine for the whole call (no inner helper): publish is the hot path.
         semaphore = self._semaphore
