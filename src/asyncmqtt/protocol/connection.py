@@ -485,12 +485,22 @@ class ClientConnection:
             self._last_sent = now
             return None
         handle = PublishHandle(packet)
-        if self._has_free_slot():
-            self._write_publish(handle, now)
-        else:
-            if not self._surely_encodable(packet):  # raise now what writing it later would
+        if (
+            self._pending  # (first: a busy publisher mostly finds others waiting)
+            or self.state is not ConnectionState.CONNECTED
+            or len(self._outgoing) >= min(self.server.receive_maximum, self.max_inflight)
+        ):
+            # No Receive Maximum slot: queue it, but raise now what writing it later would.
+            # A PUBLISH without properties and limits is surely encodable, so it skips the try.
+            if (
+                properties is not NO_PROPERTIES
+                or self.server.maximum_packet_size is not None
+                or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
+            ):
                 self._encode_publish(packet._replace(packet_id=1), check_only=True)
             self._pending.append(handle)
+        else:
+            self._write_publish(handle, now)
         return handle
 
     def withdraw(self, handle: PublishHandle) -> bool:
@@ -1040,20 +1050,6 @@ class ClientConnection:
         aliases[packet.topic] = alias
         return packet._replace(properties=_replace_properties(properties, topic_alias=alias))
 
-    def _surely_encodable(self, packet: Publish) -> bool:
-        return (
-            packet.properties is NO_PROPERTIES
-            and self.server.maximum_packet_size is None
-            and len(packet.payload) < _SURELY_ENCODABLE_PAYLOAD
-        )
-
-    def _has_free_slot(self) -> bool:
-        return (
-            self.state is ConnectionState.CONNECTED
-            and not self._pending
-            and len(self._outgoing) < min(self.server.receive_maximum, self.max_inflight)
-        )
-
     def _write_publish(self, handle: PublishHandle, now: float) -> None:
         packet_id = self._allocate_packet_id()
         topic, payload, qos, retain, dup, _, properties = handle.packet
@@ -1080,13 +1076,15 @@ class ClientConnection:
                 self._events.append(PublishFailed(handle, MqttError(str(error))))
 
     def _allocate_packet_id(self) -> int:
-        # The three tables never share an identifier, so their sizes add up.
         outgoing, subscribes, unsubscribes = self._outgoing, self._subscribes, self._unsubscribes
-        if len(outgoing) + len(subscribes) + len(unsubscribes) >= _MAX_PACKET_ID:
-            raise MqttError("all 65535 packet identifiers are in use")
         packet_id = self._next_packet_id
-        while packet_id in outgoing or packet_id in subscribes or packet_id in unsubscribes:
-            packet_id = packet_id % _MAX_PACKET_ID + 1
+        if packet_id in outgoing or packet_id in subscribes or packet_id in unsubscribes:
+            # The next id is taken (rare): search on, unless every id is taken. The three
+            # tables never share an identifier, so their sizes add up.
+            if len(outgoing) + len(subscribes) + len(unsubscribes) >= _MAX_PACKET_ID:
+                raise MqttError("all 65535 packet identifiers are in use")
+            while packet_id in outgoing or packet_id in subscribes or packet_id in unsubscribes:
+                packet_id = packet_id % _MAX_PACKET_ID + 1
         self._next_packet_id = packet_id % _MAX_PACKET_ID + 1
         return packet_id
 
