@@ -330,7 +330,9 @@ class ClientConnection:
 
         # Session state (survives reconnects).
         self._outgoing: dict[int, PublishHandle] = {}  # in flight, in first-sent order
-        self._pending: deque[PublishHandle] = deque()  # waiting for a Receive Maximum slot
+        # Publishes waiting for a Receive Maximum slot; made by the first that has to wait (an
+        # empty deque is 760 bytes, carried for nothing by the many clients that never wait).
+        self._pending: deque[PublishHandle] | None = None
         self._subscribes: dict[int, int] = {}  # packet id -> number of filters
         self._unsubscribes: dict[int, int] = {}
         self._inbound_qos2: set[int] = set()  # delivered, waiting for PUBREL
@@ -400,7 +402,7 @@ class ClientConnection:
     @property
     def pending_count(self) -> int:
         """Outgoing QoS 1/2 publishes waiting for a slot under the Receive Maximum."""
-        return len(self._pending)
+        return len(self._pending) if self._pending else 0
 
     def connect(self, now: float) -> None:
         """Start the MQTT connection on a new network connection: queue CONNECT."""
@@ -498,6 +500,8 @@ class ClientConnection:
                 or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
             ):
                 self._encode_publish(packet._replace(packet_id=1), check_only=True)
+            if self._pending is None:
+                self._pending = deque()
             self._pending.append(handle)
         else:
             self._write_publish(handle, now)
@@ -507,6 +511,7 @@ class ClientConnection:
         """Remove a publish that has not been written yet; False if it is already written."""
         if handle.written:
             return False
+        assert self._pending is not None  # (an unwritten publish is in the queue)
         self._pending.remove(handle)
         handle._stage = _Stage.DONE
         return True
@@ -827,7 +832,10 @@ class ClientConnection:
                 handle.packet_id = None
                 resend.append(handle)
         # Resent flows go first, in their original order, ahead of publishes never sent.
-        self._pending.extendleft(reversed(resend))
+        if resend:
+            if self._pending is None:
+                self._pending = deque()
+            self._pending.extendleft(reversed(resend))
 
     def _receive_puback(self, packet: PubAck) -> None:
         handle = self._outgoing.get(packet.packet_id)
