@@ -79,3 +79,11 @@ def test_contenders_option_keeps_only_the_named_contenders() -> None:
         "many",
     ]
     assert run.only_contenders(plan, ["nobody"]).cases == []
+
+
+def test_core_cost_replays_the_qos1_exchange_and_reports_its_cost() -> None:
+    core_cost = _load("core_cost")
+    acks = core_cost.puback_reads(3)
+    assert acks[0] == b"".join(b"\x40\x02" + k.to_bytes(2) for k in range(1, 11))
+    # one_round raises if a read of PUBACKs does not complete its publishes: the replay works.
+    assert core_cost.one_round(30, acks) > 0
