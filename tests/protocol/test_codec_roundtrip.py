@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from enum import IntEnum
 
 import pytest
@@ -221,6 +222,24 @@ def test_feeding_everything_before_reading_gives_the_same_packets(
     for chunk in data.draw(chunked(stream)):
         decoder.feed(chunk)
     assert decode_all(decoder) == packets
+
+
+def test_a_read_chunk_is_let_go_once_every_packet_in_it_is_decoded() -> None:
+    """The transport's read buffer may be a whole page; an idle connection must not keep it."""
+    chunk = encode(PubAck(7), V5) + encode(Publish("t", b"data", 1, packet_id=8), V5)
+    decoder = Decoder(version=V5)
+    references = sys.getrefcount(chunk)
+    decoder.feed(chunk)
+    assert decode_all(decoder) == [PubAck(7), Publish("t", b"data", 1, packet_id=8)]
+    assert sys.getrefcount(chunk) == references
+    # A chunk that ends inside a packet is kept: its tail is still needed.
+    partial = encode(PubAck(9), V5)[:3]
+    references = sys.getrefcount(partial)
+    decoder.feed(partial)
+    assert decoder.next_packet() is None
+    assert sys.getrefcount(partial) == references + 1
+    decoder.feed(b"\x09")
+    assert decode_all(decoder) == [PubAck(9)]
 
 
 def test_binary_fields_may_be_bytearray_or_memoryview() -> None:

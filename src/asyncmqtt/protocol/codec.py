@@ -1414,6 +1414,11 @@ class Decoder:
             else:
                 missing = 1
             if not self._chunked or self._chunked < missing:
+                if pos >= size:
+                    # Everything is read: let go of the chunk. It may be the transport's read
+                    # buffer, a whole page that an idle connection would otherwise keep.
+                    self._buf = b""
+                    self._pos = 0
                 return None
             # Enough has arrived to go on: join it to the unread tail, once.
             self._buf = b"".join([memoryview(buf)[pos:], *self._chunks])
