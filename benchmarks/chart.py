@@ -3,8 +3,8 @@
 Run: benchmarks/.venv/bin/python benchmarks/chart.py RESULTS.json OUT.png
 
 Four panels: throughput per QoS (log scale, since the contenders differ by 30x), latency
-p50/p99, resident memory per idle client, memory per queued message. Bars are medians over the
-rounds; the error bars span the min-max of the rounds.
+p50/p99, resident memory per idle client (for each many-clients size), memory per queued
+message. Bars are medians over the rounds; the error bars span the min-max of the rounds.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def spread(runs: Runs, case: str, metric: str) -> dict[str, tuple[float, float, 
 
 
 def grouped_bars(
-    axes: Axes, groups: list[str], series: dict[str, dict[str, tuple[float, float, float]]]
+    axes: Axes,
+    groups: list[str],
+    series: dict[str, dict[str, tuple[float, float, float]]],
+    scale: float = 1.0,
 ) -> None:
     """One group of bars per entry of ``groups``, one bar per label, with min-max whiskers."""
     labels = sorted({label for by_label in series.values() for label in by_label}, key=_order)
@@ -46,7 +49,7 @@ def grouped_bars(
             stat = series.get(group, {}).get(label)
             if stat is None:
                 continue
-            median, low, high = stat
+            median, low, high = (value * scale for value in stat)
             xs.append(position + (index - (len(labels) - 1) / 2) * width)
             heights.append(median)
             lows.append(median - low)
@@ -66,6 +69,11 @@ def single_bars(axes: Axes, stats: dict[str, tuple[float, float, float]], scale:
     axes.invert_yaxis()
     for y, value in enumerate(medians):
         axes.annotate(f" {value:,.0f}", (value, y), va="center", fontsize=7)
+
+
+def _client_count(case: str) -> int:
+    """The number in a many-clients case's name, "many 1,000 clients"."""
+    return int(case.split()[1].replace(",", ""))
 
 
 def _order(label: str) -> tuple[int, str]:
@@ -102,9 +110,16 @@ def draw(data: dict[str, Any], image: Path) -> None:
     top_right.set_title("Latency at a fixed rate (lower is better)")
     top_right.legend(fontsize=7)
 
-    single_bars(bottom_left, spread(runs, "many", "rss_per_idle_client"), 1 / 1024)
-    bottom_left.set_xlabel("KiB of resident memory per idle connected client")
+    many = sorted((c for c in cases if c.startswith("many")), key=_client_count)
+    grouped_bars(
+        bottom_left,
+        [c.removeprefix("many ") for c in many],
+        {c.removeprefix("many "): spread(runs, c, "rss_per_idle_client") for c in many},
+        scale=1 / 1024,
+    )
+    bottom_left.set_ylabel("KiB of resident memory per idle connected client")
     bottom_left.set_title("Memory per client (lower is better)")
+    bottom_left.legend(fontsize=7)
 
     single_bars(bottom_right, spread(runs, "queued", "rss_per_queued_message"), 1.0)
     bottom_right.set_xlabel("bytes of resident memory per queued 64-byte message")

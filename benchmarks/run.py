@@ -138,6 +138,8 @@ class Case:
     def key(self) -> str:
         if self.scenario in {"throughput", "latency"}:
             return f"{self.scenario} QoS {self.qos}"
+        if self.scenario == "many":
+            return f"many {self.n:,} clients"
         return self.scenario
 
 
@@ -161,6 +163,8 @@ def full_plan(rounds: int, scenarios: Sequence[str]) -> Plan:
         Case("latency", 0, 10_000, latency_contenders, rounds, latency, nodelay=True),
         Case("latency", 1, 10_000, latency_contenders, rounds, latency, nodelay=True),
         Case("many", 1, 1000, (AM_SEQ, AM_UV, *PEERS), memory_rounds),
+        # paho-mqtt cannot run 1,000 clients in one process (select()); 250 it can.
+        Case("many", 1, 250, (AM_SEQ, AM_UV, *PEERS), memory_rounds),
         Case(
             "queued",
             0,
@@ -481,28 +485,32 @@ def latency_table(plan: Plan, summary: Summary) -> list[str]:
 
 
 def many_table(plan: Plan, summary: Summary) -> list[str]:
-    case = next((c for c in plan.cases if c.scenario == "many"), None)
-    if case is None:
+    cases = [c for c in plan.cases if c.scenario == "many"]
+    if not cases:
         return []
-    rows = [
-        [
-            label,
-            _cell(summary.get(case.key, label, "connect_seconds"), digits=2),
-            _cell(summary.get(case.key, label, "round_trip_seconds"), digits=2),
-            _cell(summary.get(case.key, label, "rss_per_idle_client"), 1 / 1024, 1),
-            _cell(summary.get(case.key, label, "rss_per_active_client"), 1 / 1024, 1),
-        ]
-        for label in _labels(plan, "many")
-    ]
     header = [
         "contender",
+        "clients",
         "connect all (s)",
         "subscribe+publish+receive all (s)",
         "KiB per idle client",
         "KiB per client after",
     ]
+    rows = [
+        [
+            contender.label,
+            f"{case.n:,}",
+            _cell(summary.get(case.key, contender.label, "connect_seconds"), digits=2),
+            _cell(summary.get(case.key, contender.label, "round_trip_seconds"), digits=2),
+            _cell(summary.get(case.key, contender.label, "rss_per_idle_client"), 1 / 1024, 1),
+            _cell(summary.get(case.key, contender.label, "rss_per_active_client"), 1 / 1024, 1),
+        ]
+        for case in cases
+        for contender in case.contenders
+    ]
+    counts = " and ".join(f"{case.n:,}" for case in cases)
     return [
-        f"## Many clients and memory per client ({case.n:,} clients in one process)",
+        f"## Many clients and memory per client ({counts} clients in one process)",
         "",
         "Every client connects (at most 100 connections opening at once), then each subscribes "
         "to a topic of its own, publishes one QoS 1 message to it and receives it. Memory is the "
@@ -510,7 +518,9 @@ def many_table(plan: Plan, summary: Summary) -> list[str]:
         "number of clients, from before the client objects were made (a library may allocate "
         "when a client is made or when it connects), after one warm-up client ran the same "
         "steps. Median "
-        f"(min-max) of {case.rounds} rounds. paho-mqtt runs a network thread per client.",
+        f"(min-max) of {cases[0].rounds} rounds. paho-mqtt runs a network thread per client; "
+        "its network loop uses select(), so it cannot run more than about 300 clients in one "
+        "process.",
         "",
         *_table(header, rows),
         "",

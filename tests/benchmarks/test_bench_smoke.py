@@ -76,7 +76,8 @@ def test_contenders_option_keeps_only_the_named_contenders() -> None:
         "throughput QoS 0",
         "throughput QoS 1",
         "throughput QoS 2",
-        "many",
+        "many 1,000 clients",
+        "many 250 clients",
     ]
     assert run.only_contenders(plan, ["nobody"]).cases == []
 
