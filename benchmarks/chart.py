@@ -58,12 +58,13 @@ def grouped_bars(
     axes.set_xticks(range(len(groups)), groups)
 
 
-def single_bars(axes: Axes, stats: dict[str, tuple[float, float, float]], scale: float) -> None:
+def single_bars(axes: Axes, stats: dict[str, tuple[float, float, float]]) -> None:
+    """One horizontal bar per label, with min-max whiskers."""
     labels = sorted(stats, key=_order)
-    medians = [stats[label][0] * scale for label in labels]
+    medians = [stats[label][0] for label in labels]
     errors = [
-        [(stats[label][0] - stats[label][1]) * scale for label in labels],
-        [(stats[label][2] - stats[label][0]) * scale for label in labels],
+        [stats[label][0] - stats[label][1] for label in labels],
+        [stats[label][2] - stats[label][0] for label in labels],
     ]
     axes.barh(labels, medians, xerr=errors, capsize=2)
     axes.invert_yaxis()
@@ -121,7 +122,7 @@ def draw(data: dict[str, Any], image: Path) -> None:
     bottom_left.set_title("Memory per client (lower is better)")
     bottom_left.legend(fontsize=7)
 
-    single_bars(bottom_right, spread(runs, "queued", "rss_per_queued_message"), 1.0)
+    single_bars(bottom_right, spread(runs, "queued", "rss_per_queued_message"))
     bottom_right.set_xlabel("bytes of resident memory per queued 64-byte message")
     bottom_right.set_title("Memory per queued message (lower is better)")
 
