@@ -72,11 +72,6 @@ def single_bars(axes: Axes, stats: dict[str, tuple[float, float, float]]) -> Non
         axes.annotate(f" {value:,.0f}", (value, y), va="center", fontsize=7)
 
 
-def _client_count(case: str) -> int:
-    """The number in a many-clients case's name, "many 1,000 clients"."""
-    return int(case.split()[1].replace(",", ""))
-
-
 def _order(label: str) -> tuple[int, str]:
     """asyncmqtt first, then the raw reference, then the peers."""
     rank = 0 if label.startswith("asyncmqtt") else 1 if label.startswith("raw") else 2
@@ -111,7 +106,8 @@ def draw(data: dict[str, Any], image: Path) -> None:
     top_right.set_title("Latency at a fixed rate (lower is better)")
     top_right.legend(fontsize=7)
 
-    many = sorted((c for c in cases if c.startswith("many")), key=_client_count)
+    # In the order they ran (the plan's order, as in the results table).
+    many = list(dict.fromkeys(run["case"] for run in runs if run["case"].startswith("many")))
     grouped_bars(
         bottom_left,
         [c.removeprefix("many ") for c in many],
