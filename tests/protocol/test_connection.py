@@ -18,6 +18,7 @@ from asyncmqtt.errors import (
     TopicAliasInvalidError,
 )
 from asyncmqtt.protocol.connection import (
+    _VALID_TOPICS,
     ClientConnection,
     ConnectionState,
     PublishHandle,
@@ -428,14 +429,14 @@ def test_negative_acknowledgements_complete_with_the_code() -> None:
 
 def test_packet_ids_skip_ids_in_flight_and_wrap() -> None:
     conn, broker = connected()
-    conn._next_packet_id = 65535
+    conn.session.next_packet_id = 65535
     h1 = conn.publish("a", b"", qos=1, now=1.0)
     h2 = conn.publish("a", b"", qos=1, now=1.0)
     assert h1 is not None and h2 is not None
     assert (h1.packet_id, h2.packet_id) == (65535, 1)
     broker.received()
     broker.send(PubAck(1))
-    conn._next_packet_id = 65535  # wraps onto 65535, still in flight: skipped
+    conn.session.next_packet_id = 65535  # wraps onto 65535, still in flight: skipped
     h3 = conn.publish("a", b"", qos=1, now=1.0)
     assert h3 is not None and h3.packet_id == 1
 
@@ -483,7 +484,7 @@ def test_topic_validation_cache_is_bounded() -> None:
     conn, broker = connected()
     for i in range(1100):
         conn.publish(f"t/{i}", b"", now=1.0)
-    assert len(conn._valid_topics) == 1024
+    assert len(_VALID_TOPICS) == 1024
     assert len(broker.received()) == 1100
 
 

@@ -1,15 +1,24 @@
-"""ClientConnection: the MQTT client state machine, without I/O.
+"""ClientConnection: the MQTT client state machine of one network connection, without I/O.
 
 Theory of operation
 -------------------
-One ``ClientConnection`` lives as long as an MQTT *session*, which may span several network
-connections. The driving layer owns the socket and the clock and does four things:
+Three things make up a client: its configuration (``ClientConfig``, immutable), its session
+(``Session``: what outlives a network connection) and the network connection itself. A
+``ClientConnection`` is the last: it reads the configuration, works on the session it is
+given, and holds what dies with the connection (the decoder, keepalive timestamps, topic
+aliases in both directions, SUBSCRIBE / UNSUBSCRIBE in flight, inbound messages waiting for
+their acknowledgement). A reconnect or the 5.0 -> 3.1.1 fallback hands the same session to a
+new ``ClientConnection``; ``connect`` may also be called again on the same object, which then
+starts afresh with the session it holds.
+
+The driving layer owns the socket and the clock and does five things:
 
 * calls a command (``connect``, ``publish``, ``subscribe``, ``unsubscribe``, ``disconnect``,
-  ``reauthenticate``): it validates its arguments, raises ``TypeError``/``ValueError`` at once
-  for local misuse (leaving the state untouched), and queues bytes;
+  ``acknowledge``, ``reauthenticate``): it validates its arguments, raises ``TypeError`` /
+  ``ValueError`` at once for local misuse (leaving the state untouched), and queues bytes;
 * feeds what the network delivered to ``receive_data`` / ``receive_eof``;
-* writes ``data_to_send()`` to the network and handles ``events_received()``;
+* takes the session's records (``session.take_records()``) and stores them, *then* writes
+  ``data_to_send()`` to the network, then handles ``events_received()``;
 * calls ``handle_timer(now)`` when ``get_timer()`` says so (keepalive).
 
 Time is always passed in (``now``, in seconds, from any monotonic clock), so every timing rule
@@ -20,20 +29,21 @@ with the right reason code (MQTT 5; MQTT 3.1.x has none and just closes), moves 
 and emits ``Disconnected(error=...)``. The driving layer closes the transport when it sees
 ``Disconnected``, after writing what ``data_to_send()`` still holds.
 
-Session state that outlives a network connection:
+Resuming a session (CONNACK with session present): each outgoing flow is resent in the order it
+was first written (PUBLISH with DUP=1, or PUBREL once PUBREC came), within the broker's
+Receive Maximum of *this* connection; the rest wait at the head of the pending queue and go
+out, still with their packet ids, as acknowledgements free slots. A flow that the broker's
+limits of this connection no longer allow (a PUBLISH above its Maximum Packet Size, a QoS
+above its Maximum QoS) ends with ``PublishFailed`` naming the limit; the others resume. When
+the broker has no session for us, ``SessionLostPolicy`` decides, explicitly, what happens to
+the flows in flight.
 
-* outgoing QoS 1/2 flows, in the order they were first sent (a dict keyed by packet id keeps
-  insertion order). On a new connection whose CONNACK says the session is present, each is
-  resent in that order: PUBLISH with DUP=1, or PUBREL once PUBREC came. When the broker says it
-  has no session, ``session_lost_policy`` decides, explicitly, what happens to them;
-* publishes waiting for a free slot under the broker's Receive Maximum (``PublishHandle`` in
-  ``_pending``). Packet ids are allocated only when a publish is actually sent, so the queue can
-  be longer than the 65535 ids there are;
-* packet ids of inbound QoS 2 messages delivered but not yet released (PUBREL), so that a
-  retransmitted PUBLISH is not delivered twice.
-
-State that belongs to one network connection only: topic aliases in both directions, the
-decoder, keepalive timestamps.
+Acknowledging what we receive: by default a QoS 1/2 PUBLISH is acknowledged as it is decoded.
+With ``ClientConfig(manual_ack=True)`` the driving layer calls ``acknowledge`` when the
+application is done with the message; PUBACK / PUBREC still leave in the order the messages
+arrived, as MQTT requires (an early acknowledgement of a later message waits for the earlier
+ones). A QoS 2 message acknowledged after its network connection ended is remembered in the
+session, so that its retransmission on the next connection is answered, not delivered again.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from enum import Enum
-from typing import Final, Literal, Protocol
+from typing import Final, Unpack
 
 from ..errors import (
     ConnectionLostError,
@@ -53,11 +63,18 @@ from ..errors import (
     SessionLostError,
     TopicAliasInvalidError,
 )
+from .checks import check_qos
 from .codec import MAX_PACKET_SIZE, Decoder, encode
+from .config import (
+    Authenticator,
+    ClientConfig,
+    ClientSettings,
+    SessionLostPolicy,
+    replace_properties,
+)
 from .enums import (
     AuthReasonCode,
     DisconnectReasonCode,
-    ProtocolVersion,
     PubRelReasonCode,
 )
 from .events import (
@@ -76,7 +93,6 @@ from .packets import (
     PACKET_TYPES,
     Auth,
     ConnAck,
-    Connect,
     Disconnect,
     Packet,
     PingReq,
@@ -90,9 +106,19 @@ from .packets import (
     Subscription,
     UnsubAck,
     Unsubscribe,
-    WillMessage,
 )
 from .properties import NO_PROPERTIES, Properties
+from .session import (
+    InboundQoS2Received,
+    InboundQoS2Released,
+    PublishEnded,
+    PublishHandle,
+    PublishReleased,
+    PublishSent,
+    PublishUnsent,
+    Session,
+    Stage,
+)
 from .topics import parse_shared_subscription, validate_topic_filter, validate_topic_name
 
 __all__ = (
@@ -103,15 +129,19 @@ __all__ = (
     "SessionLostPolicy",
 )
 
-_MAX_PACKET_ID: Final = 65535
-_VALID_TOPIC_CACHE_SIZE: Final = 1024
 # A PUBLISH without properties whose payload is below this always fits in a packet (the
 # largest remaining length less the longest topic, packet id and property length), whatever
 # its topic, so a queued publish needs no trial encoding when the broker sets no size limit.
 _SURELY_ENCODABLE_PAYLOAD: Final = 268_435_455 - (2 + 65_535) - 2 - 1
+# Topic names already validated, shared by every connection of the process: validating is
+# most of the cost of a small publish, and a publisher mostly repeats a few topics. Bounded.
+_VALID_TOPICS: Final[set[str]] = set()
+_VALID_TOPIC_CACHE_SIZE: Final = 1024
 # Builds a NamedTuple from a tuple of all its fields, skipping the Python-level ``__new__``
 # that calling the class runs: used for the few tuples made for every message.
 _new_tuple: Final = tuple.__new__
+_PUBACK: Final = b"\x40\x02"  # PUBACK, Success, no properties: the same in every version
+_PUBREC: Final = b"\x50\x02"
 
 
 class ConnectionState(Enum):
@@ -121,232 +151,113 @@ class ConnectionState(Enum):
     CLOSED = "closed"  # the network connection is over; connect() may start a new one
 
 
-class SessionLostPolicy(Enum):
-    """What to do with unacknowledged QoS 1/2 publishes when the broker has no session for us.
-
-    ``RESEND`` publishes them again as new messages (the broker never confirmed them, so they
-    may arrive twice but are never lost). ``FAIL`` ends each with ``PublishFailed`` carrying a
-    ``SessionLostError``. Either way a publish whose PUBREC already came is complete: the broker
-    took responsibility for it before the session was lost.
-    """
-
-    RESEND = "resend"
-    FAIL = "fail"
-
-
-class _Stage(Enum):
-    PENDING = "pending"  # queued under Receive Maximum, not written yet
-    AWAITING_PUBACK = "awaiting PUBACK"
-    AWAITING_PUBREC = "awaiting PUBREC"
-    AWAITING_PUBCOMP = "awaiting PUBCOMP"
-    DONE = "done"
-
-
-class PublishHandle:
-    """One QoS 1 or 2 publish, from the call until its flow ends.
-
-    ``packet_id`` is None until the publish is first written. The driving layer keys its own
-    bookkeeping (futures, timeouts) on the handle.
-    """
-
-    __slots__ = ("_stage", "packet", "packet_id")
-
-    def __init__(self, packet: Publish) -> None:
-        self.packet = packet  # as the user gave it: full topic, DUP clear, no packet id
-        self.packet_id: int | None = None
-        self._stage = _Stage.PENDING
-
-    @property
-    def written(self) -> bool:
-        """True once the PUBLISH has been handed to the driving layer to write."""
-        return self._stage is not _Stage.PENDING
-
-    @property
-    def done(self) -> bool:
-        return self._stage is _Stage.DONE
-
-    def __repr__(self) -> str:
-        return (
-            f"<PublishHandle topic={self.packet.topic!r} qos={self.packet.qos} "
-            f"packet_id={self.packet_id} {self._stage.value}>"
-        )
-
-
-class Authenticator(Protocol):
-    """An MQTT 5 enhanced authentication mechanism (SCRAM, Kerberos, ...), plugged into the core.
-
-    ``method`` goes into CONNECT as Authentication Method. ``initial_data`` is the client's first
-    message (CONNECT, or AUTH 0x19 when re-authenticating). ``challenge`` answers each AUTH
-    0x18 from the broker with the next client message. ``complete`` sees the broker's final data
-    (in CONNACK or AUTH 0x00). To reject the broker, raise ``ValueError``: the connection is then
-    closed with reason 0x87 (not authorized) and the error is reported.
-    """
-
-    @property
-    def method(self) -> str: ...
-
-    def initial_data(self) -> bytes | None: ...
-
-    def challenge(self, data: bytes | None) -> bytes | None: ...
-
-    def complete(self, data: bytes | None) -> None: ...
-
-
 class ClientConnection:
-    """The client side of MQTT 3.1, 3.1.1 and 5.0 as a state machine on bytes, events and time.
+    """The client side of MQTT 3.1, 3.1.1 and 5.0 over one network connection.
 
-    Limits are constructor parameters: ``receive_maximum`` (how many unacknowledged QoS 2
-    messages we accept at once; announced in CONNECT for MQTT 5), ``maximum_packet_size`` (the
-    largest packet we accept; announced for MQTT 5; None means no limit beyond the protocol's),
-    ``topic_alias_maximum`` (how many inbound topic aliases we accept) and ``max_inflight``
-    (a cap on our unacknowledged outgoing QoS 1/2 publishes, below the broker's Receive Maximum).
-    ``properties`` are further CONNECT properties (session expiry interval, user properties,
-    request flags); the limits above must be given as parameters, not in it.
+    ``ClientConnection(config, session)``; or ``ClientConnection(**settings)`` with the fields
+    of ``ClientConfig`` as keyword arguments, for a new session.
     """
 
     # Slots: with over 30 attributes an instance dict is not key-shared and costs 1.5 KB.
     __slots__ = (
-        "_authenticator",
-        "_connect_packet",
+        "_acked",
         "_decoder",
         "_effective_keep_alive",
         "_events",
         "_inbound_aliases",
-        "_inbound_qos2",
         "_last_received",
         "_last_sent",
-        "_next_packet_id",
+        "_manual_ack",
         "_out",
         "_outbound_aliases",
         "_outgoing",
-        "_pending",
         "_ping_deadline",
         "_reauthenticating",
+        "_resends",
         "_sent_clean_start",
-        "_session_started",
         "_subscribes",
+        "_unacked",
         "_unsubscribes",
         "_v5",
-        "_valid_topics",
-        "clean_start",
-        "client_id",
-        "keep_alive",
-        "max_inflight",
-        "maximum_packet_size",
-        "outgoing_topic_aliases",
+        "config",
+        "number",
         "protocol_version",
-        "receive_maximum",
         "server",
-        "session_lost_policy",
+        "session",
         "state",
-        "topic_alias_maximum",
     )
 
     def __init__(
         self,
-        *,
-        client_id: str = "",
-        protocol_version: ProtocolVersion = ProtocolVersion.V5,
-        clean_start: bool | Literal["first_only"] = "first_only",
-        keep_alive: int = 60,
-        username: str | None = None,
-        password: bytes | None = None,
-        will: WillMessage | None = None,
-        properties: Properties = NO_PROPERTIES,
-        receive_maximum: int = 65535,
-        maximum_packet_size: int | None = None,
-        topic_alias_maximum: int = 0,
-        max_inflight: int = 65535,
-        outgoing_topic_aliases: bool = False,
-        session_lost_policy: SessionLostPolicy = SessionLostPolicy.RESEND,
-        authenticator: Authenticator | None = None,
+        config: ClientConfig | None = None,
+        session: Session | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
-        if not isinstance(protocol_version, ProtocolVersion):
-            raise TypeError(f"protocol_version must be a ProtocolVersion, got {protocol_version!r}")
-        v5 = protocol_version is ProtocolVersion.V5
-        _check_int("keep_alive", keep_alive, 0, 65535)
-        _check_int("receive_maximum", receive_maximum, 1, 65535)
-        _check_int("topic_alias_maximum", topic_alias_maximum, 0, 65535)
-        _check_int("max_inflight", max_inflight, 1, 65535)
-        if maximum_packet_size is not None:
-            _check_int("maximum_packet_size", maximum_packet_size, 2, MAX_PACKET_SIZE)
-        if not isinstance(client_id, str):
-            raise TypeError(f"client_id must be a str, got {client_id!r}")
-        if clean_start not in (True, False, "first_only"):
-            raise ValueError(
-                f"clean_start must be True, False or 'first_only', got {clean_start!r}"
-            )
-        if not v5 and not client_id and clean_start is False:
-            raise ValueError(
-                "an empty client_id needs clean_start=True (clean session) in MQTT 3.1.x: "
-                "the broker could not find the session again"
-            )
-        if not isinstance(properties, Properties):
-            raise TypeError(f"properties must be a Properties, got {properties!r}")
-        for name in ("receive_maximum", "maximum_packet_size", "topic_alias_maximum"):
-            if getattr(properties, name) is not None:
-                raise ValueError(f"give {name} as a parameter of ClientConnection, not a property")
-        if (properties or authenticator is not None) and not v5:
-            raise ValueError("CONNECT properties and enhanced authentication need MQTT 5.0")
-        if not v5 and (receive_maximum != 65535 or topic_alias_maximum):
-            raise ValueError("receive_maximum and topic_alias_maximum need MQTT 5.0")
-        if will is not None:
-            validate_topic_name(will.topic)
-            _check_qos(will.qos)
-
-        self.protocol_version = protocol_version
-        self.client_id = client_id
-        # MQTT 3.1.x cannot resume a clean session, so there "first_only" means every time.
-        self.clean_start = clean_start if v5 else clean_start is not False
-        self.keep_alive = keep_alive
-        self.receive_maximum = receive_maximum
-        self.maximum_packet_size = maximum_packet_size
-        self.topic_alias_maximum = topic_alias_maximum
-        self.max_inflight = max_inflight
-        self.outgoing_topic_aliases = outgoing_topic_aliases
-        self.session_lost_policy = session_lost_policy
-        self._authenticator = authenticator
-        self._connect_packet = Connect(
-            client_id=client_id,
-            clean_start=clean_start is not False,
-            keep_alive=keep_alive,
-            username=username,
-            password=password,
-            will=will,
-            protocol_version=protocol_version,
-            properties=self._connect_properties(properties) if v5 else properties,
-        )
-        # Encoding once here checks every field of CONNECT at the call that set it.
-        encode(self._connect_packet, protocol_version)
-
+        if config is None:
+            config = ClientConfig(**settings)
+        elif settings:
+            raise TypeError("give either a ClientConfig or its settings, not both")
+        elif not isinstance(config, ClientConfig):
+            raise TypeError(f"config must be a ClientConfig, got {config!r}")
+        if session is None:
+            session = Session(client_id=config.client_id)
+        elif not isinstance(session, Session):
+            raise TypeError(f"session must be a Session, got {session!r}")
+        self.config = config
+        self.session = session
+        self.protocol_version = config.protocol_version
         self.state = ConnectionState.IDLE
         self.server = ServerSettings()
-        self._v5 = v5
+        self.number = 0  # which of the session's network connections this is (from connect)
+        self._v5 = config.v5
+        self._manual_ack = config.manual_ack
+        self._outgoing = session.outgoing  # (the same dict: the hot path reads it often)
         self._decoder = self._new_decoder()
         self._out: list[bytes] = []
         self._events: list[Event] = []
-        self._session_started = False  # True once a CONNACK accepted us
         self._sent_clean_start = False
-
-        # Session state (survives reconnects).
-        self._outgoing: dict[int, PublishHandle] = {}  # in flight, in first-sent order
-        # Publishes waiting for a Receive Maximum slot; made by the first that has to wait (an
-        # empty deque is 760 bytes, carried for nothing by the many clients that never wait).
-        self._pending: deque[PublishHandle] | None = None
-        self._subscribes: dict[int, int] = {}  # packet id -> number of filters
-        self._unsubscribes: dict[int, int] = {}
-        self._inbound_qos2: set[int] = set()  # delivered, waiting for PUBREL
-        self._next_packet_id = 1
-        self._valid_topics: set[str] = set()
-
-        # Per network connection.
+        # SUBSCRIBE / UNSUBSCRIBE in flight: packet id -> what they asked for.
+        self._subscribes: dict[int, tuple[tuple[Subscription, ...], Properties]] = {}
+        self._unsubscribes: dict[int, tuple[str, ...]] = {}
+        # Resends waiting at the head of the pending queue for a Receive Maximum slot.
+        self._resends = 0
+        # Manual acknowledgements: (packet id, QoS) in arrival order, and the ids acknowledged
+        # but held back behind earlier ones.
+        self._unacked: deque[tuple[int, int]] = deque()
+        self._acked: set[int] = set()
         self._inbound_aliases: dict[int, str] = {}
         self._outbound_aliases: dict[str, int] = {}
-        self._effective_keep_alive = keep_alive
+        self._effective_keep_alive = config.keep_alive
         self._last_sent = 0.0
         self._last_received = 0.0
         self._ping_deadline: float | None = None
         self._reauthenticating = False
+
+    # ------------------------------------------------------------------ settings and counts
+
+    @property
+    def client_id(self) -> str:
+        """The client identifier: the session's once it started (the broker may assign one)."""
+        session = self.session
+        return session.client_id if session.started else self.config.client_id
+
+    @property
+    def keep_alive(self) -> int:
+        return self.config.keep_alive
+
+    @property
+    def receive_maximum(self) -> int:
+        return self.config.receive_maximum
+
+    @property
+    def inflight_count(self) -> int:
+        """Outgoing QoS 1/2 publishes written and not yet acknowledged."""
+        return len(self._outgoing)
+
+    @property
+    def pending_count(self) -> int:
+        """Outgoing QoS 1/2 publishes waiting for a slot under the Receive Maximum."""
+        return self.session.pending_count
 
     # ------------------------------------------------------------------ outputs
 
@@ -394,51 +305,55 @@ class ClientConnection:
 
     # ------------------------------------------------------------------ commands
 
-    @property
-    def inflight_count(self) -> int:
-        """Outgoing QoS 1/2 publishes written and not yet acknowledged."""
-        return len(self._outgoing)
-
-    @property
-    def pending_count(self) -> int:
-        """Outgoing QoS 1/2 publishes waiting for a slot under the Receive Maximum."""
-        return len(self._pending) if self._pending else 0
-
     def connect(self, now: float) -> None:
         """Start the MQTT connection on a new network connection: queue CONNECT."""
         if self.state in (ConnectionState.CONNECTING, ConnectionState.CONNECTED):
             raise MqttError(f"connect() while {self.state.value}: the connection is in use")
         self.state = ConnectionState.CONNECTING
-        # Bytes never written on the old connection are dropped: the session resend after
+        session = self.session
+        session.connections += 1
+        self.number = session.connections
+        # Bytes never written on an old connection are dropped: the session resend after
         # CONNACK covers every publish they held. SUBSCRIBE and UNSUBSCRIBE are not resent
         # (MQTT resends only PUBLISH and PUBREL), so their packet ids are free again; the driving
         # layer failed their callers when the old connection ended.
         self._out = []
         self._subscribes.clear()
         self._unsubscribes.clear()
+        self._unacked.clear()
+        self._acked.clear()
         self._decoder = self._new_decoder()
         self._inbound_aliases = {}
         self._outbound_aliases = {}
-        self._effective_keep_alive = self.keep_alive
+        self._effective_keep_alive = self.config.keep_alive
         self._ping_deadline = None
         self._last_received = now
         self._reauthenticating = False
-        packet = self._connect_packet
-        if self._authenticator is not None:
-            props = packet.properties
+        self._drop_waiting_resends()
+        config = self.config
+        packet = config.connect_packet
+        authenticator = config.authenticator
+        if authenticator is not None:
             packet = packet._replace(
-                properties=_replace_properties(
-                    props,
-                    authentication_method=self._authenticator.method,
-                    authentication_data=self._authenticator.initial_data(),
+                properties=replace_properties(
+                    packet.properties,
+                    authentication_method=authenticator.method,
+                    authentication_data=authenticator.initial_data(),
                 )
             )
-        if self.client_id != packet.client_id:  # the broker assigned one last time
+        if self.client_id != packet.client_id:  # the broker assigned one, or a store held one
             packet = packet._replace(client_id=self.client_id)
-        if self._session_started and self.clean_start == "first_only":
+        if session.started and config.resumes_after_first:
             packet = packet._replace(clean_start=False)
         self._sent_clean_start = packet.clean_start
         self._send(packet, now)
+
+    def _drop_waiting_resends(self) -> None:
+        """Resends that waited for a slot on an old connection: CONNACK decides anew."""
+        self._resends = 0
+        pending = self.session.pending
+        if pending and any(handle.packet_id is not None for handle in pending):
+            self.session.pending = deque(h for h in pending if h.packet_id is None)
 
     def publish(
         self,
@@ -456,16 +371,16 @@ class ClientConnection:
         reached or when not connected, and written when a slot frees up; their outcome comes as
         ``PublishCompleted`` or ``PublishFailed``.
         """
-        if topic not in self._valid_topics:
+        if topic not in _VALID_TOPICS:
             validate_topic_name(topic)
-            if len(self._valid_topics) < _VALID_TOPIC_CACHE_SIZE:
-                self._valid_topics.add(topic)
+            if len(_VALID_TOPICS) < _VALID_TOPIC_CACHE_SIZE:
+                _VALID_TOPICS.add(topic)
         if type(payload) is not bytes:
             if not isinstance(payload, bytes | bytearray | memoryview):
                 raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
             payload = bytes(payload)
         if type(qos) is not int or not 0 <= qos <= 2:
-            _check_qos(qos)
+            check_qos(qos)
         if type(retain) is not bool:
             raise TypeError(f"retain must be a bool, got {retain!r}")
         server = self.server
@@ -486,24 +401,27 @@ class ClientConnection:
             self._out.append(self._encode_publish(packet))
             self._last_sent = now
             return None
-        handle = PublishHandle(packet)
+        session = self.session
+        pending = session.pending
         if (
-            self._pending  # (first: a busy publisher mostly finds others waiting)
+            pending  # (first: a busy publisher mostly finds others waiting)
             or self.state is not ConnectionState.CONNECTED
-            or len(self._outgoing) >= min(self.server.receive_maximum, self.max_inflight)
+            or len(self._outgoing) >= min(server.receive_maximum, self.config.max_inflight)
         ):
             # No Receive Maximum slot: queue it, but raise now what writing it later would.
             # A PUBLISH without properties and limits is surely encodable, so it skips the try.
             if (
                 properties is not NO_PROPERTIES
-                or self.server.maximum_packet_size is not None
+                or server.maximum_packet_size is not None
                 or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
             ):
                 self._encode_publish(packet._replace(packet_id=1), check_only=True)
-            if self._pending is None:
-                self._pending = deque()
-            self._pending.append(handle)
+            handle = session.new_handle(packet)
+            if pending is None:
+                pending = session.pending = deque()
+            pending.append(handle)
         else:
+            handle = session.new_handle(packet)
             self._write_publish(handle, now)
         return handle
 
@@ -511,9 +429,9 @@ class ClientConnection:
         """Remove a publish that has not been written yet; False if it is already written."""
         if handle.written:
             return False
-        assert self._pending is not None  # (an unwritten publish is in the queue)
-        self._pending.remove(handle)
-        handle._stage = _Stage.DONE
+        assert self.session.pending is not None  # (an unwritten publish is in the queue)
+        self.session.pending.remove(handle)
+        self.session.end_publish(handle)
         return True
 
     def subscribe(
@@ -523,7 +441,11 @@ class ClientConnection:
         *,
         now: float,
     ) -> int:
-        """Send SUBSCRIBE; returns its packet id (``SubscribeCompleted`` carries the result)."""
+        """Send SUBSCRIBE; returns its packet id (``SubscribeCompleted`` carries the result).
+
+        Each filter the broker grants is kept in the session's subscriptions, with these
+        options and properties (its subscription identifier among them).
+        """
         self._require_connected("subscribe")
         if not subscriptions:
             raise ValueError("subscribe needs at least one topic filter")
@@ -532,7 +454,7 @@ class ClientConnection:
             if not isinstance(sub, Subscription):
                 raise TypeError(f"expected a Subscription, got {sub!r}")
             validate_topic_filter(sub.topic_filter)
-            _check_qos(sub.qos)
+            check_qos(sub.qos)
             group, inner = parse_shared_subscription(sub.topic_filter)
             if group is not None and not server.shared_subscription_available:
                 raise ValueError(
@@ -551,8 +473,9 @@ class ClientConnection:
             if not server.subscription_identifier_available:
                 raise ValueError("the broker does not support subscription identifiers")
         packet_id = self._allocate_packet_id()
-        self._send(Subscribe(packet_id, tuple(subscriptions), properties), now)
-        self._subscribes[packet_id] = len(subscriptions)
+        subscriptions = tuple(subscriptions)
+        self._send(Subscribe(packet_id, subscriptions, properties), now)
+        self._subscribes[packet_id] = (subscriptions, properties)
         return packet_id
 
     def unsubscribe(
@@ -569,9 +492,65 @@ class ClientConnection:
         for topic_filter in topic_filters:
             validate_topic_filter(topic_filter)
         packet_id = self._allocate_packet_id()
-        self._send(Unsubscribe(packet_id, tuple(topic_filters), properties), now)
-        self._unsubscribes[packet_id] = len(topic_filters)
+        topic_filters = tuple(topic_filters)
+        self._send(Unsubscribe(packet_id, topic_filters, properties), now)
+        self._unsubscribes[packet_id] = topic_filters
         return packet_id
+
+    def acknowledge(self, packet_id: int, qos: int, connection: int, now: float) -> None:
+        """The application is done with a QoS 1/2 message (``manual_ack`` only).
+
+        ``connection`` is the ``number`` of the connection the message came on. PUBACK or
+        PUBREC is queued once every message that arrived before it is acknowledged too. A
+        message from an earlier connection cannot be acknowledged there any more: the broker
+        sends it again if it kept the session (a QoS 2 message is then answered, not delivered
+        twice); otherwise there is nothing to do.
+        """
+        if not self._manual_ack:
+            raise ValueError("acknowledge() needs manual_ack=True: messages are acknowledged")
+        session = self.session
+        if connection != self.number or self.state is not ConnectionState.CONNECTED:
+            held = session.inbound_unacked.get(packet_id) if qos == 2 else None
+            if held is None or held[0] != connection:
+                return  # gone with its session, or a QoS 1 message the broker will resend
+            if (
+                connection == self.number
+                or self.state is not ConnectionState.CONNECTED
+                or (packet_id, 2) not in self._unacked
+            ):
+                held[1] = True  # answered when its retransmission comes
+                return
+            # Its retransmission arrived on this connection: acknowledge that one.
+        unacked = self._unacked
+        if unacked and unacked[0][0] == packet_id and not self._acked:  # in order: the usual
+            unacked.popleft()
+            self._send_ack(packet_id, qos)
+            self._last_sent = now
+            return
+        if not any(entry[0] == packet_id for entry in unacked):
+            raise ValueError(f"no received message with packet id {packet_id} awaits acknowledging")
+        self._acked.add(packet_id)
+        self._flush_acks(now)
+
+    def _flush_acks(self, now: float) -> None:
+        unacked, acked = self._unacked, self._acked
+        while unacked and unacked[0][0] in acked:
+            packet_id, qos = unacked.popleft()
+            acked.discard(packet_id)
+            self._send_ack(packet_id, qos)
+            self._last_sent = now
+
+    def _send_ack(self, packet_id: int, qos: int) -> None:
+        if qos == 1:
+            self._out.append(_PUBACK + packet_id.to_bytes(2))
+            return
+        session = self.session
+        session.inbound_unacked.pop(packet_id, None)
+        if packet_id not in session.inbound_qos2:
+            session.inbound_qos2.add(packet_id)
+            if session.recording:
+                session.records.append(InboundQoS2Received(packet_id))
+        self._out.append(_PUBREC + packet_id.to_bytes(2))
 
     def disconnect(
         self,
@@ -591,7 +570,7 @@ class ClientConnection:
             raise ValueError(
                 f"reason_code={reason_code!r} is not a DISCONNECT reason code"
             ) from None
-        requested = self._connect_packet.properties.session_expiry_interval
+        requested = self.config.properties.session_expiry_interval
         if properties.session_expiry_interval and not requested:
             raise ValueError(
                 "session_expiry_interval cannot be set in DISCONNECT when CONNECT set none"
@@ -606,15 +585,16 @@ class ClientConnection:
     def reauthenticate(self, now: float) -> None:
         """Start an MQTT 5 re-authentication with the configured authenticator (AUTH 0x19)."""
         self._require_connected("reauthenticate")
-        if self._authenticator is None:
+        authenticator = self.config.authenticator
+        if authenticator is None:
             raise ValueError("re-authentication needs an authenticator")
         self._reauthenticating = True
         self._send(
             Auth(
                 AuthReasonCode.RE_AUTHENTICATE,
                 Properties(
-                    authentication_method=self._authenticator.method,
-                    authentication_data=self._authenticator.initial_data(),
+                    authentication_method=authenticator.method,
+                    authentication_data=authenticator.initial_data(),
                 ),
             ),
             now,
@@ -646,7 +626,7 @@ class ClientConnection:
         except ProtocolError as error:
             self._fail(error, now)
             return
-        if self._pending:  # acknowledgements may have freed Receive Maximum slots
+        if self.session.pending:  # acknowledgements may have freed Receive Maximum slots
             self._flush_pending(now)
 
     def _closed(self) -> bool:
@@ -675,28 +655,62 @@ class ClientConnection:
             self._events.append(_new_tuple(MessageReceived, (packet,)))
             return
         packet_id: int = packet.packet_id  # type: ignore[assignment]
+        if self._manual_ack:
+            self._hold_for_acknowledgement(packet, packet_id, qos, now)
+            return
         if qos == 1:
             self._events.append(_new_tuple(MessageReceived, (packet,)))
-            # PUBACK with reason Success and no properties: the same 4 bytes in every version.
-            self._out.append(b"\x40\x02" + packet_id.to_bytes(2))
+            self._out.append(_PUBACK + packet_id.to_bytes(2))
         else:
-            if packet_id not in self._inbound_qos2:
-                if len(self._inbound_qos2) >= self.receive_maximum:
-                    raise ReceiveMaximumExceededError(
-                        f"the broker sent more than our Receive Maximum of "
-                        f"{self.receive_maximum} unacknowledged QoS 2 messages"
-                    )
-                self._inbound_qos2.add(packet_id)
+            inbound_qos2 = self.session.inbound_qos2
+            if packet_id not in inbound_qos2:
+                self._check_receive_maximum(len(inbound_qos2))
                 self._events.append(_new_tuple(MessageReceived, (packet,)))
             # A retransmission (already delivered) is only acknowledged again.
-            self._out.append(b"\x50\x02" + packet_id.to_bytes(2))  # PUBREC, as PUBACK above
+            self._send_ack(packet_id, 2)
         self._last_sent = now
+
+    def _hold_for_acknowledgement(
+        self, packet: Publish, packet_id: int, qos: int, now: float
+    ) -> None:
+        """Manual acknowledgements: deliver the message, acknowledge it when told to."""
+        session = self.session
+        if qos == 2:
+            held = session.inbound_unacked.get(packet_id)
+            if packet_id in session.inbound_qos2 or (held is not None and held[1]):
+                # Delivered and acknowledged before: answer, in order, without delivering.
+                self._unacked.append((packet_id, 2))
+                self._acked.add(packet_id)
+                self._flush_acks(now)
+                return
+            if held is not None:
+                # Delivered on an earlier connection and not yet acknowledged: its
+                # acknowledgement, when it comes, answers this retransmission.
+                self._unacked.append((packet_id, 2))
+                return
+        self._check_receive_maximum(len(self._unacked) + len(session.inbound_qos2))
+        if qos == 2:
+            session.inbound_unacked[packet_id] = [self.number, False]
+        self._unacked.append((packet_id, qos))
+        self._events.append(_new_tuple(MessageReceived, (packet,)))
+
+    def _check_receive_maximum(self, unacknowledged: int) -> None:
+        limit = self.config.receive_maximum
+        if unacknowledged >= limit:
+            raise ReceiveMaximumExceededError(
+                f"the broker sent more than our Receive Maximum of {limit} "
+                "unacknowledged QoS 1/2 messages"
+                if self._manual_ack
+                else f"the broker sent more than our Receive Maximum of {limit} "
+                "unacknowledged QoS 2 messages"
+            )
 
     def _resolve_alias(self, packet: Publish) -> Publish:
         alias: int = packet.properties.topic_alias  # type: ignore[assignment]
-        if alias > self.topic_alias_maximum:
+        maximum = self.config.topic_alias_maximum
+        if alias > maximum:
             raise TopicAliasInvalidError(
-                f"the broker used topic alias {alias}, above our maximum {self.topic_alias_maximum}"
+                f"the broker used topic alias {alias}, above our maximum {maximum}"
             )
         if packet.topic:
             self._inbound_aliases[alias] = packet.topic
@@ -755,9 +769,10 @@ class ClientConnection:
                 "the broker reported a present session although we asked for a clean start"
             )
         props = packet.properties
-        if self._authenticator is not None:
+        authenticator = self.config.authenticator
+        if authenticator is not None:
             try:
-                self._authenticator.complete(props.authentication_data)
+                authenticator.complete(props.authentication_data)
             except ValueError as error:
                 raise ProtocolError(
                     f"enhanced authentication rejected the broker: {error}",
@@ -781,13 +796,14 @@ class ClientConnection:
             reason_string=props.reason_string,
             user_properties=props.user_properties,
         )
-        if props.assigned_client_identifier is not None:
-            self.client_id = props.assigned_client_identifier
         if props.server_keep_alive is not None:
             self._effective_keep_alive = props.server_keep_alive
         self.state = ConnectionState.CONNECTED
         self._last_sent = self._last_received = now
-        self._session_started = True
+        self.session.start(
+            props.assigned_client_identifier or self.client_id,
+            clean=not packet.session_present,
+        )
         if packet.session_present:
             self._resume_session(now)
         else:
@@ -796,50 +812,98 @@ class ClientConnection:
         self._flush_pending(now)
 
     def _resume_session(self, now: float) -> None:
-        """The broker kept our session: resend what it has not acknowledged, in order."""
-        for handle in self._outgoing.values():
+        """The broker kept our session: resend what it has not acknowledged, in order, within
+        the limits it gave on this connection (see the module docstring)."""
+        limit = self._inflight_limit()
+        waiting: list[PublishHandle] = []
+        sent = 0
+        for handle in list(self._outgoing.values()):
             packet_id: int = handle.packet_id  # type: ignore[assignment]
-            if handle._stage is _Stage.AWAITING_PUBCOMP:
+            if handle.stage is Stage.AWAITING_PUBCOMP:
                 self._send(PubRel(packet_id), now)
+                sent += 1
+            elif self._refuse_by_limits(handle):
+                continue
+            elif sent < limit:
+                if self._resend(handle, now):
+                    sent += 1
             else:
-                packet = handle.packet._replace(dup=True, packet_id=packet_id)
-                self._out.append(self._encode_publish(packet))
+                waiting.append(handle)
+        if waiting:
+            pending = self.session.pending
+            if pending is None:
+                pending = self.session.pending = deque()
+            pending.extendleft(reversed(waiting))
+            self._resends = len(waiting)
+
+    def _resend(self, handle: PublishHandle, now: float) -> bool:
+        """Write a flow again with DUP=1; False (and the flow failed) if it no longer fits."""
+        packet = handle.packet._replace(dup=True, packet_id=handle.packet_id)
+        try:
+            data = self._encode_publish(packet)
+        except ValueError as error:
+            self._fail_publish(handle, MqttError(f"{error}; it was not resent"))
+            return False
+        self._out.append(data)
+        self._last_sent = now
+        return True
+
+    def _refuse_by_limits(self, handle: PublishHandle) -> bool:
+        """Fail a flow whose QoS the broker no longer allows (its Maximum QoS dropped)."""
+        maximum = self.server.maximum_qos
+        qos = handle.packet.qos
+        if qos <= maximum:
+            return False
+        self._fail_publish(
+            handle,
+            MqttError(
+                f"the QoS {qos} publish to {handle.packet.topic!r} cannot be sent: the broker's "
+                f"maximum QoS is now {maximum} (from CONNACK)"
+            ),
+        )
+        return True
+
+    def _fail_publish(self, handle: PublishHandle, error: MqttError) -> None:
+        self.session.end_publish(handle)
+        self._events.append(PublishFailed(handle, error))
 
     def _restart_session(self, now: float) -> None:
         """The broker has no session for us: apply the policy to what was in flight."""
-        self._inbound_qos2.clear()
-        flows = list(self._outgoing.values())
-        self._outgoing.clear()
+        session = self.session
+        outgoing = self._outgoing
+        flows = list(outgoing.values())
+        outgoing.clear()
         resend: list[PublishHandle] = []
         for handle in flows:
-            if handle._stage is _Stage.AWAITING_PUBCOMP:
-                handle._stage = _Stage.DONE
+            if handle.stage is Stage.AWAITING_PUBCOMP:
+                # The broker took responsibility for it when it sent PUBREC.
+                session.end_publish(handle)
                 self._events.append(PublishCompleted(handle, 0))
-            elif self.session_lost_policy is SessionLostPolicy.FAIL:
-                handle._stage = _Stage.DONE
-                self._events.append(
-                    PublishFailed(
-                        handle,
-                        SessionLostError(
-                            f"the broker lost the session; the publish to "
-                            f"{handle.packet.topic!r} (packet id {handle.packet_id}) was not "
-                            "acknowledged and is not resent (session_lost_policy=FAIL)"
-                        ),
-                    )
+            elif self.config.session_lost_policy is SessionLostPolicy.FAIL:
+                self._fail_publish(
+                    handle,
+                    SessionLostError(
+                        f"the broker lost the session; the publish to "
+                        f"{handle.packet.topic!r} (packet id {handle.packet_id}) was not "
+                        "acknowledged and is not resent (session_lost_policy=FAIL)"
+                    ),
                 )
             else:
-                handle._stage = _Stage.PENDING
+                handle.stage = Stage.PENDING
                 handle.packet_id = None
+                if session.recording:
+                    session.records.append(PublishUnsent(handle.number))
                 resend.append(handle)
         # Resent flows go first, in their original order, ahead of publishes never sent.
         if resend:
-            if self._pending is None:
-                self._pending = deque()
-            self._pending.extendleft(reversed(resend))
+            pending = session.pending
+            if pending is None:
+                pending = session.pending = deque()
+            pending.extendleft(reversed(resend))
 
     def _receive_puback(self, packet: PubAck) -> None:
         handle = self._outgoing.get(packet.packet_id)
-        if handle is None or handle._stage is not _Stage.AWAITING_PUBACK:
+        if handle is None or handle.stage is not Stage.AWAITING_PUBACK:
             raise ProtocolViolationError(
                 f"the broker sent PUBACK for packet id {packet.packet_id}, "
                 "which is not a QoS 1 publish in flight"
@@ -849,7 +913,7 @@ class ClientConnection:
     def _receive_pubrec(self, packet: PubRec, now: float) -> None:
         packet_id = packet.packet_id
         handle = self._outgoing.get(packet_id)
-        if handle is None or handle._stage is _Stage.AWAITING_PUBACK:
+        if handle is None or handle.stage is Stage.AWAITING_PUBACK:
             if handle is None and self._v5:
                 # The specification's answer to an unknown id (for example after a restart).
                 self._send(PubRel(packet_id, PubRelReasonCode.PACKET_IDENTIFIER_NOT_FOUND), now)
@@ -862,12 +926,16 @@ class ClientConnection:
             self._finish(handle, packet.reason_code, packet.properties)
             return
         # PUBREC may be repeated when the broker resends it; PUBREL is then sent again.
-        handle._stage = _Stage.AWAITING_PUBCOMP
+        if handle.stage is not Stage.AWAITING_PUBCOMP:
+            handle.stage = Stage.AWAITING_PUBCOMP
+            session = self.session
+            if session.recording:
+                session.records.append(PublishReleased(handle.number))
         self._send(PubRel(packet_id), now)
 
     def _receive_pubcomp(self, packet: PubComp) -> None:
         handle = self._outgoing.get(packet.packet_id)
-        if handle is None or handle._stage is not _Stage.AWAITING_PUBCOMP:
+        if handle is None or handle.stage is not Stage.AWAITING_PUBCOMP:
             raise ProtocolViolationError(
                 f"the broker sent PUBCOMP for packet id {packet.packet_id}, "
                 "which is not waiting for PUBCOMP"
@@ -876,13 +944,19 @@ class ClientConnection:
 
     def _finish(self, handle: PublishHandle, reason_code: int, properties: Properties) -> None:
         del self._outgoing[handle.packet_id]  # type: ignore[arg-type]
-        handle._stage = _Stage.DONE
+        handle.stage = Stage.DONE
+        session = self.session
+        if session.recording:
+            session.records.append(PublishEnded(handle.number))
         self._events.append(_new_tuple(PublishCompleted, (handle, reason_code, properties)))
 
     def _receive_pubrel(self, packet: PubRel, now: float) -> None:
         packet_id = packet.packet_id
-        if packet_id in self._inbound_qos2:
-            self._inbound_qos2.discard(packet_id)
+        session = self.session
+        if packet_id in session.inbound_qos2:
+            session.inbound_qos2.discard(packet_id)
+            if session.recording:
+                session.records.append(InboundQoS2Released(packet_id))
             self._send(PubComp(packet_id), now)
         elif self._v5:
             self._send(PubComp(packet_id, PubRelReasonCode.PACKET_IDENTIFIER_NOT_FOUND), now)
@@ -890,36 +964,43 @@ class ClientConnection:
             self._send(PubComp(packet_id), now)
 
     def _receive_suback(self, packet: SubAck) -> None:
-        expected = self._subscribes.pop(packet.packet_id, None)
-        if expected is None:
+        asked = self._subscribes.pop(packet.packet_id, None)
+        if asked is None:
             raise ProtocolViolationError(
                 f"the broker sent SUBACK for packet id {packet.packet_id}, "
                 "which is not a SUBSCRIBE in flight"
             )
-        if len(packet.reason_codes) != expected:
+        subscriptions, properties = asked
+        if len(packet.reason_codes) != len(subscriptions):
             raise ProtocolViolationError(
                 f"the broker sent SUBACK with {len(packet.reason_codes)} reason codes "
-                f"for a SUBSCRIBE of {expected} topic filters"
+                f"for a SUBSCRIBE of {len(subscriptions)} topic filters"
             )
+        for subscription, code in zip(subscriptions, packet.reason_codes, strict=True):
+            if code < 0x80:
+                self.session.subscription_granted(subscription, properties)
         self._events.append(
             SubscribeCompleted(packet.packet_id, packet.reason_codes, packet.properties)
         )
 
     def _receive_unsuback(self, packet: UnsubAck) -> None:
-        expected = self._unsubscribes.pop(packet.packet_id, None)
-        if expected is None:
+        topic_filters = self._unsubscribes.pop(packet.packet_id, None)
+        if topic_filters is None:
             raise ProtocolViolationError(
                 f"the broker sent UNSUBACK for packet id {packet.packet_id}, "
                 "which is not an UNSUBSCRIBE in flight"
             )
-        if self._v5 and len(packet.reason_codes) != expected:
+        codes = packet.reason_codes
+        if self._v5 and len(codes) != len(topic_filters):
             raise ProtocolViolationError(
-                f"the broker sent UNSUBACK with {len(packet.reason_codes)} reason codes "
-                f"for an UNSUBSCRIBE of {expected} topic filters"
+                f"the broker sent UNSUBACK with {len(codes)} reason codes "
+                f"for an UNSUBSCRIBE of {len(topic_filters)} topic filters"
             )
-        self._events.append(
-            UnsubscribeCompleted(packet.packet_id, packet.reason_codes, packet.properties)
-        )
+        for index, topic_filter in enumerate(topic_filters):
+            # (MQTT 3.1.x carries no codes: every filter is gone.)
+            if not codes or codes[index] < 0x80:
+                self.session.subscription_removed(topic_filter)
+        self._events.append(UnsubscribeCompleted(packet.packet_id, codes, packet.properties))
 
     def _receive_disconnect(self, packet: Disconnect) -> None:
         reason = packet.properties.reason_string
@@ -935,7 +1016,7 @@ class ClientConnection:
         )
 
     def _receive_auth(self, packet: Auth, now: float) -> None:
-        authenticator = self._authenticator
+        authenticator = self.config.authenticator
         expected = self.state is ConnectionState.CONNECTING or self._reauthenticating
         if authenticator is None or not expected:
             raise ProtocolViolationError("the broker sent AUTH, but no authentication is under way")
@@ -978,22 +1059,15 @@ class ClientConnection:
     def _new_decoder(self) -> Decoder:
         return Decoder(
             version=self.protocol_version,
-            max_packet_size=self.maximum_packet_size or MAX_PACKET_SIZE,
+            max_packet_size=self.config.maximum_packet_size or MAX_PACKET_SIZE,
         )
-
-    def _connect_properties(self, properties: Properties) -> Properties:
-        extra: dict[str, int] = {}
-        if self.receive_maximum != 65535:
-            extra["receive_maximum"] = self.receive_maximum
-        if self.maximum_packet_size is not None:
-            extra["maximum_packet_size"] = self.maximum_packet_size
-        if self.topic_alias_maximum:
-            extra["topic_alias_maximum"] = self.topic_alias_maximum
-        return _replace_properties(properties, **extra) if extra else properties
 
     def _require_connected(self, what: str) -> None:
         if self.state is not ConnectionState.CONNECTED:
             raise MqttError(f"cannot {what} while {self.state.value}")
+
+    def _inflight_limit(self) -> int:
+        return min(self.server.receive_maximum, self.config.max_inflight)
 
     def _send(self, packet: Packet, now: float) -> None:
         data = encode(packet, self.protocol_version)
@@ -1023,7 +1097,7 @@ class ClientConnection:
         if (
             self._v5
             and not check_only
-            and (self.outgoing_topic_aliases or packet.properties.topic_alias is not None)
+            and (self.config.outgoing_topic_aliases or packet.properties.topic_alias is not None)
         ):
             packet = self._apply_outbound_alias(packet)
         data = encode(packet, self.protocol_version)
@@ -1050,13 +1124,13 @@ class ClientConnection:
         alias = aliases.get(packet.topic)  # (only called with outgoing_topic_aliases on)
         if alias is not None:
             return packet._replace(
-                topic="", properties=_replace_properties(properties, topic_alias=alias)
+                topic="", properties=replace_properties(properties, topic_alias=alias)
             )
         if len(aliases) >= self.server.topic_alias_maximum:
             return packet
         alias = len(aliases) + 1
         aliases[packet.topic] = alias
-        return packet._replace(properties=_replace_properties(properties, topic_alias=alias))
+        return packet._replace(properties=replace_properties(properties, topic_alias=alias))
 
     def _write_publish(self, handle: PublishHandle, now: float) -> None:
         packet_id = self._allocate_packet_id()
@@ -1065,36 +1139,36 @@ class ClientConnection:
             _new_tuple(Publish, (topic, payload, qos, retain, dup, packet_id, properties))
         )
         handle.packet_id = packet_id
-        handle._stage = _Stage.AWAITING_PUBACK if qos == 1 else _Stage.AWAITING_PUBREC
+        handle.stage = Stage.AWAITING_PUBACK if qos == 1 else Stage.AWAITING_PUBREC
         self._outgoing[packet_id] = handle
+        session = self.session
+        if session.recording:
+            session.records.append(PublishSent(handle.number, packet_id))
         self._out.append(data)
         self._last_sent = now
 
     def _flush_pending(self, now: float) -> None:
-        limit = min(self.server.receive_maximum, self.max_inflight)
-        pending = self._pending
-        while pending and len(self._outgoing) < limit:
+        limit = self._inflight_limit()
+        pending = self.session.pending
+        outgoing = self._outgoing
+        while pending and len(outgoing) - self._resends < limit:
             handle = pending.popleft()
+            if handle.packet_id is not None:  # a resend that waited for a slot
+                self._resends -= 1
+                if not self._refuse_by_limits(handle):
+                    self._resend(handle, now)
+                continue
+            if self._refuse_by_limits(handle):
+                continue
             try:
                 self._write_publish(handle, now)
             except ValueError as error:
-                # The broker's limits changed since the call (a smaller maximum packet size or
-                # QoS after a reconnect): the message cannot be sent, so say so.
-                handle._stage = _Stage.DONE
-                self._events.append(PublishFailed(handle, MqttError(str(error))))
+                # The broker's limits changed since the call (a smaller maximum packet size
+                # after a reconnect): the message cannot be sent, so say so.
+                self._fail_publish(handle, MqttError(str(error)))
 
     def _allocate_packet_id(self) -> int:
-        outgoing, subscribes, unsubscribes = self._outgoing, self._subscribes, self._unsubscribes
-        packet_id = self._next_packet_id
-        if packet_id in outgoing or packet_id in subscribes or packet_id in unsubscribes:
-            # The next id is taken (rare): search on, unless every id is taken. The three
-            # tables never share an identifier, so their sizes add up.
-            if len(outgoing) + len(subscribes) + len(unsubscribes) >= _MAX_PACKET_ID:
-                raise MqttError("all 65535 packet identifiers are in use")
-            while packet_id in outgoing or packet_id in subscribes or packet_id in unsubscribes:
-                packet_id = packet_id % _MAX_PACKET_ID + 1
-        self._next_packet_id = packet_id % _MAX_PACKET_ID + 1
-        return packet_id
+        return self.session.allocate_packet_id(self._subscribes, self._unsubscribes)
 
     def _fail(self, error: ProtocolError, now: float) -> None:
         """The peer broke the protocol: tell it why (MQTT 5) and end the connection."""
@@ -1113,23 +1187,3 @@ class ClientConnection:
         self.state = ConnectionState.CLOSED
         self._ping_deadline = None
         self._events.append(Disconnected(error, reason_code, properties))
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} is out of range: it must be between {low} and {high}")
-
-
-def _check_qos(qos: object) -> None:
-    if not isinstance(qos, int) or isinstance(qos, bool):
-        raise TypeError(f"qos must be an int 0, 1 or 2, got {qos!r}")
-    if not 0 <= qos <= 2:
-        raise ValueError(f"qos={qos} is not a QoS level: it must be 0, 1 or 2")
-
-
-def _replace_properties(properties: Properties, **changes: object) -> Properties:
-    values = {spec.name: value for spec, value in properties.present()}
-    values.update(changes)
-    return Properties(**values)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from .properties import NO_PROPERTIES, Properties
 
 if TYPE_CHECKING:
     from ..errors import MqttError
-    from .connection import PublishHandle
+    from .session import PublishHandle
 
 __all__ = (
     "Connected",
