@@ -23,6 +23,7 @@ from .errors import (
     SessionLostError,
 )
 from .messages import Message, MessageStream
+from .protocol.config import SessionLostPolicy
 from .protocol.enums import (
     ConnAckReasonCode,
     ProtocolVersion,
@@ -69,6 +70,7 @@ __all__ = (
     "RetainHandling",
     "ServerSettings",
     "SessionLostError",
+    "SessionLostPolicy",
     "SubAckReasonCode",
     "SubscribeOptions",
     "TLSParameters",

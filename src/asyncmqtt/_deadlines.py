@@ -24,7 +24,7 @@ class Deadlines:
     """Fail futures with ``TimeoutError`` when their deadline passes before they are done."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         # Made by the first ``add``: an empty deque costs 600 bytes, and most clients that
         # never publish at QoS 1 or 2 would carry one for nothing.
         self._queue: deque[tuple[float, asyncio.Future[Any]]] | None = None
@@ -65,12 +65,12 @@ class Deadlines:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._expire)
+        self._timer = self.loop.call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
         queue = self._queue
-        now = self._loop.time()
+        now = self.loop.time()
         while queue and (queue[0][0] <= now or queue[0][1].done()):
             _, future = queue.popleft()
             if not future.done():

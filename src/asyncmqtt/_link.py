@@ -9,10 +9,12 @@ follows the same path, synchronously, in the callback that delivered it:
 
     input (bytes, EOF, timer, command)  ->  the core  ->  ``flush()``
 
-and ``flush`` does, in this order: write everything the core queued with *one*
-``transport.write``; hand the core's events to the client (messages are routed, futures are
-resolved); close the transport if the core ended the connection (it has queued its last words,
-already written); re-arm the keepalive timer.
+and ``flush`` does, in this order: hand the core's events to the client (messages are routed
+and acknowledged, futures are resolved); hand the session's new records to the store
+(``sink``), so that a change is stored before the bytes that depend on it leave (write-ahead);
+write everything the core queued with *one* ``transport.write``; close the transport if the
+core ended the connection (it has queued its last words, already written); re-arm the
+keepalive timer.
 
 Timer: one ``TimerHandle`` at a time. The core's deadline moves later on almost every packet, so
 a later deadline does not re-arm the timer: the armed one fires early, ``handle_timer`` finds
@@ -32,10 +34,6 @@ at once (``first_at_once``): a lone message then waits for nothing, and only the
 is collected. Everything else (``flush``) writes at once, taking along whatever is waiting, in
 order.
 
-Acknowledgement timeouts: ``deadlines`` (one timer for all of them, see ``_deadlines``) lets
-the client bound its waits for PUBACK / PUBCOMP without an ``asyncio.timeout`` per publish; it
-lives and ends with the link, whose end resolves every such wait anyway.
-
 Writing pauses (the transport's buffer is above its high-water mark): ``wait_writable`` lets
 QoS 0 publishers wait for the buffer to drain instead of growing it without bound.
 """
@@ -43,17 +41,23 @@ QoS 0 publishers wait for the buffer to drain instead of growing it without boun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
 
-from ._deadlines import Deadlines
 from .protocol.connection import ClientConnection, ConnectionState
 from .protocol.events import Event
+from .protocol.session import SessionRecord
 
-__all__ = ("Link",)
+__all__ = ("Link", "RecordSink")
 
 _CLOSED: Final = ConnectionState.CLOSED
 _COALESCE_LIMIT: Final = 64 * 1024  # bytes ``flush_soon`` may hold back before writing
+
+
+class RecordSink(Protocol):
+    """Where a link stores the session's records before writing (a session store)."""
+
+    def apply(self, records: Sequence[SessionRecord]) -> None: ...
 
 
 class Link(asyncio.Protocol):
@@ -66,11 +70,11 @@ class Link(asyncio.Protocol):
         "_held_back",
         "_on_events",
         "_reading_paused",
+        "_sink",
         "_timer",
         "_writable",
         "closed",
         "conn",
-        "deadlines",
         "failure",
         "loop",
         "transport",
@@ -81,14 +85,16 @@ class Link(asyncio.Protocol):
         self,
         conn: ClientConnection,
         on_events: Callable[[list[Event]], None],
+        sink: RecordSink | None = None,
     ) -> None:
         self.conn = conn
         self._on_events = on_events
+        # Records are taken only when someone stores them (a session with recording on).
+        self._sink = sink if conn.session.recording else None
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self.failure: Exception | None = None  # raised while handling the core's events
-        self.deadlines = Deadlines(self.loop)
         self._held_back = 0  # bytes queued by flush_soon since the last write
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -123,7 +129,6 @@ class Link(asyncio.Protocol):
         self.transport = None
         if events:
             self._on_events(events)
-        self.deadlines.close()
         self._release_writers()
         if not self.closed.done():
             self.closed.set_result(None)
@@ -139,13 +144,12 @@ class Link(asyncio.Protocol):
     # ------------------------------------------------------------------ for the client
 
     def flush(self) -> None:
-        """Write what the core queued, dispatch its events, follow its state and timer."""
+        """Dispatch the core's events, store its records, write its bytes, follow its state
+        and timer (in that order: handling events queues acknowledgements, which then go out
+        in the same write)."""
         conn = self.conn
         transport = self.transport
         self._held_back = 0
-        data = conn.data_to_send()
-        if data and transport is not None:
-            transport.write(data)
         events = conn.events_received()
         if events:
             try:
@@ -157,6 +161,13 @@ class Link(asyncio.Protocol):
                 if transport is not None:
                     transport.abort()
                 return
+        if self._sink is not None:
+            records = conn.session.take_records()
+            if records:
+                self._sink.apply(records)
+        data = conn.data_to_send()
+        if data and transport is not None:
+            transport.write(data)
         if conn.state is _CLOSED:
             if transport is not None:
                 transport.close()

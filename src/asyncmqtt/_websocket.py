@@ -48,7 +48,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from .transports import check_headers
+from ._checks import check_headers
 
 __all__ = (
     "CLOSE_TIMEOUT",

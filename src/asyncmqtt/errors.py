@@ -24,6 +24,7 @@ sent. This module is pure: the sans-I/O core imports it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -96,7 +97,14 @@ class MqttReentrantError(MqttError):
 
 class MqttTimeoutError(MqttError, TimeoutError):
     """An operation got no answer from the broker in time. Both an ``MqttError`` (as in
-    aiomqtt, whose timeouts are ``MqttError``) and a ``TimeoutError`` (as in asyncio)."""
+    aiomqtt, whose timeouts are ``MqttError``) and a ``TimeoutError`` (as in asyncio).
+
+    ``outcome``: for a QoS 1/2 publish that was already written, an awaitable of how it ends
+    after all (the broker's reason code, or the ``MqttError`` that says why it failed); None
+    otherwise.
+    """
+
+    outcome: Awaitable[int] | None = None
 
 
 class MqttConnectError(MqttError):
@@ -109,7 +117,14 @@ class MqttConnectError(MqttError):
 
 
 class ConnectionLostError(MqttError):
-    """The network connection ended (the cause, if any, is chained as ``__cause__``)."""
+    """The network connection ended (the cause, if any, is chained as ``__cause__``).
+
+    ``outcome``: raised by a QoS 1/2 publish that was already written (it stays in the session
+    and is resent on the next connection with that session), an awaitable of how it ends after
+    all (the broker's reason code, or the ``MqttError`` that says why it failed); else None.
+    """
+
+    outcome: Awaitable[int] | None = None
 
 
 class SessionLostError(MqttError):

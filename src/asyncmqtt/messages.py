@@ -3,8 +3,10 @@
 Theory of operation
 -------------------
 The link hands every received PUBLISH to ``Router.route`` synchronously, in the same callback
-that decoded it (and, for QoS 1 and 2, in the same step in which the protocol core queued the
-acknowledgement: a message is acknowledged only once it is in a queue).
+that decoded it. The protocol core does not acknowledge QoS 1/2 messages by itself (the
+client runs it with ``manual_ack``): the router acknowledges each message once it is in the
+streams that want it, so an acknowledged message is always in a queue, never only in flight
+inside the client.
 
 Where a message goes:
 
@@ -30,11 +32,15 @@ Waiting does not use the queue's own blocking ``get`` (that would need a task pe
 it against disconnection): a getter parks a future, ``put`` wakes the first one, and the end of
 the connection wakes them all.
 
-Backpressure: a stream with a limit (``max_queued_incoming_messages``) that reaches it tells the
-``ReadGate``, which pauses reading from the socket while any stream is full; a full stream that
-drains to half its limit releases it. Messages already read when the pause takes effect are
-still queued (the limit overshoots by at most one read): an acknowledged message is never
-dropped.
+Backpressure: a stream with a limit (``max_queued_incoming_messages``, ``queue_maxsize``)
+never holds more than its limit. A message that a full stream wants waits in the router's
+*backlog*, in arrival order and *unacknowledged*, together with every message after it; each
+message a consumer takes out of a stream lets the backlog move on. Reading from the socket
+goes on meanwhile, so acknowledgements of our own publishes still arrive (a consumer may
+publish from inside its message loop, whatever the limit), and the broker's flow control
+bounds the backlog: it sends at most our Receive Maximum of unacknowledged QoS 1/2 messages.
+QoS 0 messages have no such bound, so the ``ReadGate`` pauses reading from the socket while the
+backlog holds as many QoS 0 messages as the largest stream limit, and resumes at half that.
 
 Ending: when the connection ends, each stream first yields what it still holds, then raises
 ``MqttError`` (chained to the cause of the disconnection). Iterating while not connected with
@@ -47,17 +53,28 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
 from typing import Final, Protocol
 
+from ._checks import Logger
 from .errors import MqttError
-from .protocol.packets import Publish
+from .protocol.packets import Publish, Subscription
 from .protocol.properties import NO_PROPERTIES, Properties
 from .protocol.topics import FilterTrie
 from .topics import Topic, TopicLike
 from .types import PayloadType, encode_payload
 
-__all__ = ("Message", "MessageStream", "ReadGate", "Router")
+__all__ = (
+    "FilteredStream",
+    "Message",
+    "MessageFactory",
+    "MessageStream",
+    "ReadGate",
+    "Router",
+    "SubscriptionStream",
+    "UnfilteredStream",
+)
 
 _TOPIC_CACHE_LIMIT: Final = 4096
 
@@ -71,7 +88,8 @@ class Message:
     Messages order by ``mid``, as in aiomqtt, so they can go into a ``PriorityQueue``.
     """
 
-    __slots__ = ("mid", "payload", "properties", "qos", "retain", "topic")
+    # ``_connection``: the number of the network connection it came on (for acknowledging).
+    __slots__ = ("_connection", "mid", "payload", "properties", "qos", "retain", "topic")
 
     def __init__(  # noqa: PLR0917 - aiomqtt's signature
         self,
@@ -88,6 +106,7 @@ class Message:
         self.retain: bool = retain
         self.mid: int = mid
         self.properties: Properties = NO_PROPERTIES if properties is None else properties
+        self._connection = 0
 
     def __lt__(self, other: Message) -> bool:
         return self.mid < other.mid
@@ -113,7 +132,7 @@ class MessageFactory:
     def __init__(self) -> None:
         self._topics: dict[str, Topic] = {}
 
-    def __call__(self, publish: Publish) -> Message:
+    def __call__(self, publish: Publish, connection: int) -> Message:
         name = publish.topic
         topic = self._topics.get(name)
         if topic is None:
@@ -125,6 +144,7 @@ class MessageFactory:
         message.retain = publish.retain
         message.mid = publish.packet_id or 0
         message.properties = publish.properties
+        message._connection = connection
         return message
 
     def _topic(self, name: str) -> Topic:
@@ -150,33 +170,31 @@ class FlowControl(Protocol):
 
 
 class ReadGate:
-    """Pauses reading from the socket while any stream is full (see the module docstring)."""
+    """Pauses reading from the socket while the router says so (see the module docstring)."""
 
-    __slots__ = ("_full", "_link")
+    __slots__ = ("_link", "paused")
 
     def __init__(self) -> None:
-        self._full = 0
+        self.paused = False
         self._link: FlowControl | None = None
 
     def attach(self, link: FlowControl | None) -> None:
-        """Drive this link from now on (None when there is none); pause it if a stream is full."""
+        """Drive this link from now on (None when there is none); pause it if paused."""
         self._link = link
-        if link is not None and self._full:
+        if link is not None and self.paused:
             link.pause_reading()
 
-    def stream_full(self) -> None:
-        self._full += 1
-        if self._full == 1 and self._link is not None:
-            self._link.pause_reading()
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            if self._link is not None:
+                self._link.pause_reading()
 
-    def stream_drained(self) -> None:
-        self._full -= 1
-        if self._full == 0 and self._link is not None:
-            self._link.resume_reading()
-
-    @property
-    def paused(self) -> bool:
-        return self._full > 0
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            if self._link is not None:
+                self._link.resume_reading()
 
 
 class ConnectionStatus:
@@ -212,37 +230,22 @@ class MessageStream(AsyncIterator[Message]):
     Several tasks may iterate the same stream: each message goes to one of them, in order.
     """
 
-    __slots__ = (
-        "_closed",
-        "_full",
-        "_gate",
-        "_getters",
-        "_high",
-        "_items",
-        "_low",
-        "_router",
-        "_status",
-    )
+    __slots__ = ("_closed", "_getters", "_items", "_limit", "_router", "_status")
 
     def __init__(
         self,
         queue_type: type[asyncio.Queue[Message]] | None,
-        status: ConnectionStatus,
-        gate: ReadGate,
+        router: Router,
         limit: int | None,
     ) -> None:
         self._items: deque[Message] | _QueueItems | None = None  # a deque made by the first put
         if queue_type is not None and queue_type is not asyncio.Queue:
             self._items = _QueueItems(queue_type())
-        self._status = status
-        self._gate = gate
+        self._router = router
+        self._status = router.status
         self._getters: list[asyncio.Future[None]] = []  # a few tasks at most
-        self._high = limit if limit and limit > 0 else 0  # 0: no limit
-        self._low = self._high // 2
-        self._full = False
+        self._limit = limit if limit and limit > 0 else 0  # 0: no limit
         self._closed = False
-        # Set for ``client.messages`` only: reading it tells the router someone reads it.
-        self._router: Router | None = None
 
     def __aiter__(self) -> MessageStream:
         return self
@@ -251,16 +254,25 @@ class MessageStream(AsyncIterator[Message]):
         items = self._items
         return 0 if items is None else len(items)
 
+    @property
+    def limit(self) -> int | None:
+        """The most messages this stream holds (None: no limit)."""
+        return self._limit or None
+
+    def has_room(self) -> bool:
+        limit = self._limit
+        return not limit or len(self) < limit
+
     async def __anext__(self) -> Message:
-        if self._router is not None:
-            self._router.everything_read = True
+        router = self._router
+        if router.everything is self:
+            router.everything_read = True
         while True:
             items = self._items
             if items:
                 message = items.popleft()
-                if self._full and len(items) <= self._low:
-                    self._full = False
-                    self._gate.stream_drained()
+                if router.backlog:  # room for what waits
+                    router.release()
                 return message
             if self._closed:
                 raise MqttError("this message stream is closed (its `async with` block ended)")
@@ -281,16 +293,13 @@ class MessageStream(AsyncIterator[Message]):
                 raise
 
     def put(self, message: Message) -> None:
-        """Queue a message (never blocks, never drops; see backpressure in the module doc)."""
+        """Queue a message (the router checks ``has_room`` first when the stream has a limit)."""
         items = self._items
         if items is None:
             items = self._items = deque()
         items.append(message)
         if self._getters:
             self._wake_one()
-        if self._high and not self._full and len(items) >= self._high:
-            self._full = True
-            self._gate.stream_full()
 
     def wake_all(self) -> None:
         """Wake every waiting task so that it sees the new connection status."""
@@ -303,9 +312,6 @@ class MessageStream(AsyncIterator[Message]):
     def close(self) -> None:
         """End the stream for good (its context manager exited); waiting tasks get MqttError."""
         self._closed = True
-        if self._full:
-            self._full = False
-            self._gate.stream_drained()
         self.wake_all()
 
     def _wake_one(self) -> None:
@@ -322,14 +328,24 @@ class MessageStream(AsyncIterator[Message]):
 
 
 class Router:
-    """Routes each received message to the streams that want it (see the module docstring)."""
+    """Routes each received message to the streams that want it (see the module docstring).
+
+    ``acknowledge(message)`` is called for each QoS 1/2 message once it is delivered (or
+    discarded by the documented policy); ``flush()`` writes those acknowledgements when they
+    were made outside the link's callbacks (a consumer made room for the backlog).
+    """
 
     __slots__ = (
+        "_acknowledge",
         "_discarded",
         "_filtered",
         "_filtered_streams",
+        "_flush",
+        "_held_qos0",
+        "_hold_limit",
         "_logger",
         "_unfiltered",
+        "backlog",
         "everything",
         "everything_read",
         "gate",
@@ -340,31 +356,80 @@ class Router:
         self,
         queue_type: type[asyncio.Queue[Message]],
         limit: int | None,
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        logger: Logger,
+        acknowledge: Callable[[Message], None],
+        flush: Callable[[], None],
     ) -> None:
         self.status = ConnectionStatus()
         self.gate = ReadGate()
-        self.everything = MessageStream(queue_type, self.status, self.gate, limit)
-        self.everything._router = self  # ``client.messages``: reading it counts as reading
+        self._acknowledge = acknowledge
+        self._flush = flush
+        self._logger = logger
+        # Messages a full stream wants, and all after them, in arrival order, unacknowledged.
+        self.backlog: deque[Message] = deque()
+        self._held_qos0 = 0  # QoS 0 messages in the backlog
+        self._hold_limit = 1  # QoS 0 messages the backlog may hold before reading pauses
+        self.everything = self.new_stream(limit, queue_type)
         self.everything_read = False  # has a task iterated `client.messages` on this connection?
         self._filtered: FilterTrie[MessageStream] = FilterTrie()
         self._filtered_streams: list[MessageStream] = []
         self._unfiltered: list[MessageStream] = []
-        self._logger = logger
         self._discarded = 0
 
     def route(self, message: Message) -> None:
-        if not self._filtered and not self._unfiltered:
-            self.everything.put(message)  # the aiomqtt 2.x case: one stream of everything
+        everything = self.everything
+        if (
+            not self._filtered
+            and not self._unfiltered
+            and not self.backlog
+            and (not everything._limit or len(everything) < everything._limit)
+        ):
+            everything.put(message)  # the aiomqtt 2.x case: one stream of everything
+            if message.qos:
+                self._acknowledge(message)
             return
+        if self.backlog or not self._deliver(message):
+            self._hold(message)
+        elif message.qos:
+            self._acknowledge(message)
+
+    def release(self) -> None:
+        """Deliver what waits in the backlog, as far as the streams have room."""
+        backlog = self.backlog
+        acknowledged = False
+        while backlog and self._deliver(backlog[0]):
+            message = backlog.popleft()
+            if message.qos:
+                self._acknowledge(message)
+                acknowledged = True
+            else:
+                self._held_qos0 -= 1
+        if acknowledged:
+            self._flush()
+        if self.gate.paused and self._held_qos0 <= self._hold_limit // 2:
+            self.gate.resume()
+
+    def _hold(self, message: Message) -> None:
+        self.backlog.append(message)
+        if not message.qos:
+            self._held_qos0 += 1
+            if self._held_qos0 >= self._hold_limit:
+                self.gate.pause()
+
+    def _deliver(self, message: Message) -> bool:
+        """Put ``message`` into every stream that wants it; False if one of them is full."""
         streams = self._filtered.match(message.topic.value) or self._unfiltered
-        if streams:
-            for stream in streams:
-                stream.put(message)
-        elif self.everything_read:
-            self.everything.put(message)
-        else:
-            self._discard(message)
+        if not streams:
+            if self.everything_read or not (self._filtered or self._unfiltered):
+                streams = [self.everything]
+            else:
+                self._discard(message)
+                return True
+        if not all(stream.has_room() for stream in streams):
+            return False
+        for stream in streams:
+            stream.put(message)
+        return True
 
     def _discard(self, message: Message) -> None:
         self._discarded += 1
@@ -386,6 +451,8 @@ class Router:
         self._filtered.remove(topic_filter, stream)
         self._filtered_streams.remove(stream)
         stream.close()
+        if self.backlog:
+            self.release()
 
     def open_unfiltered(self, stream: MessageStream) -> None:
         self._unfiltered.append(stream)
@@ -393,6 +460,8 @@ class Router:
     def close_unfiltered(self, stream: MessageStream) -> None:
         self._unfiltered.remove(stream)
         stream.close()
+        if self.backlog:
+            self.release()
 
     def connection_started(self) -> None:
         self.status.connected = True
@@ -411,6 +480,99 @@ class Router:
         for stream in (*self._unfiltered, *self._filtered_streams):
             stream.wake_all()
 
-    def new_stream(self, limit: int | None) -> MessageStream:
+    def new_stream(
+        self, limit: int | None, queue_type: type[asyncio.Queue[Message]] | None = None
+    ) -> MessageStream:
         """A stream for ``filtered_messages`` / ``unfiltered_messages`` (a FIFO queue)."""
-        return MessageStream(None, self.status, self.gate, limit)
+        stream = MessageStream(queue_type, self, limit)
+        self._hold_limit = max(self._hold_limit, stream._limit)
+        return stream
+
+
+# ---------------------------------------------------------------------- stream context managers
+
+
+class FilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
+    """``filtered_messages``: a stream of what matches a filter, open while the block runs."""
+
+    def __init__(self, router: Router, topic_filter: str, limit: int | None) -> None:
+        self._router = router
+        self._filter = topic_filter
+        self._stream = router.new_stream(limit)
+
+    async def __aenter__(self) -> MessageStream:
+        self._router.open_filtered(self._filter, self._stream)
+        return self._stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._router.close_filtered(self._filter, self._stream)
+
+
+class UnfilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
+    """``unfiltered_messages``: a stream of what no filtered stream took."""
+
+    def __init__(self, router: Router, limit: int | None) -> None:
+        self._router = router
+        self._stream = router.new_stream(limit)
+
+    async def __aenter__(self) -> MessageStream:
+        self._router.open_unfiltered(self._stream)
+        return self._stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._router.close_unfiltered(self._stream)
+
+
+class SubscriptionStream(contextlib.AbstractAsyncContextManager[MessageStream]):
+    """``subscription``: subscribe on enter, stream what matches, unsubscribe on exit.
+
+    Several open ``subscription`` blocks of one filter share the broker's subscription: the
+    last to exit unsubscribes (``counts`` is the client's tally per filter).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        subscription: Subscription,
+        limit: int | None,
+        *,
+        subscribe: Callable[[], Awaitable[object]],
+        unsubscribe: Callable[[], Awaitable[object]],
+        counts: dict[str, int],
+        logger: Logger,
+    ) -> None:
+        self._filter = subscription.topic_filter
+        self._stream = FilteredStream(router, self._filter, limit)
+        self._subscribe = subscribe
+        self._unsubscribe = unsubscribe
+        self._counts = counts
+        self._logger = logger
+
+    async def __aenter__(self) -> MessageStream:
+        stream = await self._stream.__aenter__()
+        try:
+            await self._subscribe()
+        except BaseException:
+            await self._stream.__aexit__(None, None, None)
+            raise
+        self._counts[self._filter] = self._counts.get(self._filter, 0) + 1
+        return stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        counts, topic_filter = self._counts, self._filter
+        counts[topic_filter] -= 1
+        try:
+            if not counts[topic_filter]:
+                del counts[topic_filter]
+                await self._unsubscribe()
+        except MqttError as error:
+            if exc is None:
+                raise
+            self._logger.warning("could not unsubscribe from %r: %s", topic_filter, error)
+        finally:
+            await self._stream.__aexit__(None, None, None)

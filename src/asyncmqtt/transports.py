@@ -36,16 +36,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import ipaddress
-import math
 import os
 import socket
 import ssl
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, TypeVar
 
+from ._checks import check_headers, check_optional_str, check_timeout
 from .errors import MqttConnectError
 
 if TYPE_CHECKING:
@@ -123,8 +123,8 @@ class ProxySettings:
             _check_port("proxy_port", self.proxy_port)
         if self.proxy_rdns is not None and not isinstance(self.proxy_rdns, bool):
             raise TypeError(f"proxy_rdns must be a bool or None, got {self.proxy_rdns!r}")
-        _check_optional_str("proxy_username", self.proxy_username)
-        _check_optional_str("proxy_password", self.proxy_password)
+        check_optional_str("proxy_username", self.proxy_username)
+        check_optional_str("proxy_password", self.proxy_password)
         if self.proxy_password is not None and self.proxy_username is None:
             raise ValueError("proxy_password needs a proxy_username")
         if self.proxy_password is not None and self.proxy_type is ProxyType.SOCKS4:
@@ -190,8 +190,8 @@ class TLSParameters:
                     "ssl.CERT_OPTIONAL or ssl.CERT_REQUIRED"
                 ) from None
         _tls_version_range(self.tls_version)  # raises for a value we cannot honour
-        _check_optional_str("ciphers", self.ciphers)
-        _check_optional_str("keyfile_password", self.keyfile_password)
+        check_optional_str("ciphers", self.ciphers)
+        check_optional_str("keyfile_password", self.keyfile_password)
 
     def context(self) -> ssl.SSLContext:
         """A new client ``ssl.SSLContext`` as these parameters describe.
@@ -278,7 +278,7 @@ class TransportSettings:
         self._check_websocket()
         self._check_local_address()
         object.__setattr__(self, "socket_options", _check_socket_options(self.socket_options))
-        object.__setattr__(self, "timeout", _check_timeout(self.timeout))
+        object.__setattr__(self, "timeout", check_timeout("timeout", self.timeout))
         if self.transport == "unix" and self.proxy is not None:
             raise ValueError("a proxy cannot reach a Unix socket: drop proxy or use 'tcp'")
         if self.proxy is not None:
@@ -735,21 +735,6 @@ def _check_port(name: str, value: object) -> None:
         raise ValueError(f"{name}={value} must be from 1 to 65535")
 
 
-def _check_optional_str(name: str, value: object) -> None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{name} must be a str or None, got {value!r}")
-
-
-def _check_timeout(value: object) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TypeError(f"timeout must be a number of seconds or None, got {value!r}")
-    if math.isnan(value) or value <= 0:
-        raise ValueError(f"timeout={value!r} must be a positive number of seconds (or math.inf)")
-    return None if math.isinf(value) else float(value)
-
-
 def _check_socket_options(options: object) -> tuple[SocketOption, ...]:
     if isinstance(options, str | bytes) or not isinstance(options, Iterable):
         raise TypeError(f"socket_options must be an iterable of tuples, got {options!r}")
@@ -770,17 +755,3 @@ def _check_socket_options(options: object) -> tuple[SocketOption, ...]:
             )
         checked.append(option)
     return tuple(checked)
-
-
-def check_headers(headers: object, what: str) -> Mapping[str, str]:
-    """``headers`` as a mapping of str to str without line breaks; TypeError/ValueError if not."""
-    if not isinstance(headers, Mapping):
-        raise TypeError(f"{what} must be a dict of str to str, got {headers!r}")
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise TypeError(f"{what} must map str to str, got {name!r}: {value!r}")
-        if not name or any(char in name for char in ":\r\n \t"):
-            raise ValueError(f"{what}: {name!r} is not a valid HTTP header name")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"{what}: the value of {name!r} must not contain a line break")
-    return headers

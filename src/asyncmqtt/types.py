@@ -12,13 +12,16 @@ property does not belong to the packet it is given for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
+from ._checks import CLEAN_START_FIRST_ONLY
+from .protocol.checks import check_bool, check_qos
 from .protocol.enums import PacketType, ProtocolVersion, QoS, RetainHandling
 from .protocol.packets import Subscription, WillMessage
 from .protocol.properties import NO_PROPERTIES, WILL, Properties
-from .protocol.topics import validate_topic_name
+from .protocol.topics import validate_topic_filter, validate_topic_name
 from .topics import Topic, TopicLike, Wildcard, WildcardLike
 from .transports import ProxySettings, ProxyType, SocketOption, TLSParameters
 
@@ -35,6 +38,8 @@ __all__ = (
     "TLSParameters",
     "Will",
     "check_properties",
+    "subscriptions_from",
+    "unsubscribe_filters",
     "check_qos",
     "encode_payload",
     "filter_text",
@@ -43,9 +48,6 @@ __all__ = (
 
 PayloadType: TypeAlias = str | bytes | bytearray | int | float | None
 """What ``publish`` and ``Will`` accept as a payload."""
-
-CLEAN_START_FIRST_ONLY: Final = 3
-"""paho-mqtt's ``MQTT_CLEAN_START_FIRST_ONLY``: clean start on the first connection only."""
 
 
 def encode_payload(payload: object) -> bytes:
@@ -84,21 +86,6 @@ def filter_text(topic_filter: object) -> str:
         f"a topic filter must be a str or a Wildcard, got "
         f"{type(topic_filter).__name__}: {topic_filter!r}"
     )
-
-
-def check_qos(qos: object, name: str = "qos") -> int:
-    """``qos`` as an int 0, 1 or 2 (``QoS`` members included); TypeError/ValueError otherwise."""
-    if not isinstance(qos, int) or isinstance(qos, bool):
-        raise TypeError(f"{name} must be an int 0, 1 or 2, got {qos!r}")
-    if not 0 <= qos <= 2:
-        raise ValueError(f"{name}={qos} is not a QoS level: it must be 0, 1 or 2")
-    return int(qos)
-
-
-def check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
 
 
 _PLACE_NAMES: Final = {WILL: "will"} | {kind: kind.name for kind in PacketType}
@@ -211,3 +198,66 @@ class SubscribeOptions:
 
 def subscription_for(topic_filter: WildcardLike, options: SubscribeOptions) -> Subscription:
     return options._subscription(filter_text(topic_filter))
+
+
+def subscriptions_from(
+    topic: object, qos: object, options: SubscribeOptions | None
+) -> list[Subscription]:
+    if options is not None:
+        if not isinstance(options, SubscribeOptions):
+            raise TypeError(f"options must be a SubscribeOptions, got {options!r}")
+        if qos and qos != options.qos:
+            raise ValueError(
+                f"qos={qos!r} and options.qos={options.qos} disagree: give the QoS in one place"
+            )
+        default = options
+    else:
+        default = SubscribeOptions(check_qos(qos))
+    if isinstance(topic, str | Wildcard):
+        items: Sequence[object] = [topic]
+    elif (
+        isinstance(topic, tuple)
+        and len(topic) == 2
+        and isinstance(topic[1], int | SubscribeOptions)
+    ):
+        items = [topic]
+    elif isinstance(topic, list | tuple):
+        items = topic
+        if not items:
+            raise ValueError("subscribe() needs at least one topic filter, got an empty list")
+    else:
+        raise TypeError(
+            "topic must be a topic filter (str or Wildcard), a (filter, qos or SubscribeOptions) "
+            f"pair, or a list of those; got {type(topic).__name__}: {topic!r}"
+        )
+    subscriptions = []
+    for item in items:
+        if isinstance(item, tuple):
+            if len(item) != 2:
+                raise TypeError(
+                    f"a subscription pair must be (filter, qos or options), got {item!r}"
+                )
+            topic_filter, choice = item
+            item_options = (
+                choice
+                if isinstance(choice, SubscribeOptions)
+                else SubscribeOptions(check_qos(choice))
+            )
+        else:
+            topic_filter, item_options = item, default
+        subscription = subscription_for(topic_filter, item_options)
+        validate_topic_filter(subscription.topic_filter)
+        subscriptions.append(subscription)
+    return subscriptions
+
+
+def unsubscribe_filters(topic: object) -> list[str]:
+    items = topic if isinstance(topic, list | tuple) else [topic]
+    if not items:
+        raise ValueError("unsubscribe() needs at least one topic filter, got an empty list")
+    filters = []
+    for item in items:
+        text = filter_text(item)
+        validate_topic_filter(text)
+        filters.append(text)
+    return filters

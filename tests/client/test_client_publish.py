@@ -211,7 +211,7 @@ async def test_timeout_before_writing_withdraws_the_publish() -> None:
         with pytest.raises(PublishWithdrawnError) as caught:
             await c.publish("t/second", "2", qos=1, timeout=0.1)
         assert "before it was written" in str(caught.value)
-        assert c._conn.pending_count == 0  # withdrawn from the session
+        assert c._session.pending_count == 0  # withdrawn from the session
         first.cancel()
     published = [p.topic for p in server.sessions[0].received if isinstance(p, Publish)]
     assert published == ["t/first"]
@@ -224,7 +224,7 @@ async def test_timeout_after_writing_keeps_the_publish() -> None:
         assert isinstance(caught.value, TimeoutError)
         assert "already written" in str(caught.value)
         assert "stays in the session" in str(caught.value)
-        assert c._conn.inflight_count == 1
+        assert c._session.inflight_count == 1
 
 
 async def test_cancelling_an_unwritten_publish_withdraws_it() -> None:
@@ -232,15 +232,15 @@ async def test_cancelling_an_unwritten_publish_withdraws_it() -> None:
         first = asyncio.create_task(c.publish("t/first", "1", qos=2))
         second = asyncio.create_task(c.publish("t/second", "2", qos=2))
         await asyncio.sleep(0)
-        assert c._conn.pending_count == 1
+        assert c._session.pending_count == 1
         second.cancel()
         with pytest.raises(asyncio.CancelledError):
             await second
-        assert c._conn.pending_count == 0
+        assert c._session.pending_count == 0
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
-        assert c._conn.inflight_count == 1  # written: it stays in the session
+        assert c._session.inflight_count == 1  # written: it stays in the session
 
 
 async def test_lost_connection_fails_waiting_publishes() -> None:

@@ -122,11 +122,11 @@ async def test_in_flight_publish_is_resent_when_the_client_enters_again() -> Non
         async with client:
             with pytest.raises(ConnectionLostError, match="stays in the session"):
                 await client.publish("t/important", "must arrive", qos=1)
-        assert client._conn.inflight_count == 1
+        assert client._session.inflight_count == 1
         async with client:
             # The broker answers in order: once this later publish is acknowledged, the
             # acknowledgement of the resent one has been handled too.
             await client.publish("t/marker", "after", qos=1)
-            assert client._conn.inflight_count == 0
+            assert client._session.inflight_count == 0
     resent = server.sessions[1].received[1]
     assert isinstance(resent, Publish) and resent.payload == b"must arrive"

@@ -1,0 +1,247 @@
+"""``Client``'s keyword arguments, checked once and turned into what each part needs.
+
+``ClientOptions`` is made once, in ``Client.__init__``: the protocol core's ``ClientConfig``
+(for MQTT 5.0 when the version is left to negotiation: the 3.1.1 fallback derives its own
+with ``ClientConfig.for_version``), the transport settings, and the asyncio layer's own
+settings (timeout, logger, queue sizes). aiomqtt's names map onto the core's here, and only
+here: ``clean_session`` onto ``clean_start`` and a session expiry, the limits given as CONNECT
+properties onto the core's limit fields, ``keepalive`` onto ``keep_alive``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from ._checks import (
+    Logger,
+    check_clean_start,
+    check_logger,
+    check_optional_int,
+    check_optional_str,
+    check_password,
+    check_protocol,
+    check_queue_type,
+    check_timeout,
+)
+from .protocol.checks import check_bool, check_int, check_str
+from .protocol.config import ClientConfig, SessionLostPolicy
+from .protocol.enums import PacketType, ProtocolVersion
+from .protocol.properties import Properties
+from .transports import (
+    ProxySettings,
+    SocketOption,
+    TLSParameters,
+    TransportSettings,
+    WebSocketHeaders,
+)
+from .types import Will, check_properties
+
+__all__ = ("DEFAULT_TIMEOUT", "ClientOptions", "version_text")
+
+DEFAULT_TIMEOUT: Final = 10.0
+_SESSION_NEVER_EXPIRES: Final = 0xFFFF_FFFF
+_V5 = ProtocolVersion.V5
+_LIMITS: Final = ("receive_maximum", "maximum_packet_size", "topic_alias_maximum")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """Everything a ``Client`` was configured with, checked (see the module docstring)."""
+
+    config: ClientConfig  # for the first version tried: the requested one, else 5.0
+    negotiate: bool  # protocol=None: fall back to 3.1.1 when the broker refuses 5.0
+    transport: TransportSettings
+    timeout: float | None
+    logger: Logger
+    queue_type: type[asyncio.Queue[Any]]
+    max_incoming: int | None  # max_queued_incoming_messages: a limit per message stream
+    max_outgoing: int | None  # max_queued_outgoing_messages: publishes waiting to be written
+    max_calls: int | None  # max_concurrent_outgoing_calls
+
+    @property
+    def address(self) -> str:
+        return self.transport.address
+
+    @classmethod
+    def from_arguments(
+        cls,
+        *,
+        hostname: str,
+        port: int,
+        username: str | None,
+        password: str | bytes | None,
+        logger: Logger | None,
+        identifier: str | None,
+        client_id: str | None,
+        queue_type: type[asyncio.Queue[Any]] | None,
+        protocol: ProtocolVersion | int | None,
+        will: Will | None,
+        clean_session: bool | None,
+        transport: Literal["tcp", "websockets", "unix"],
+        timeout: float | None,
+        keepalive: int,
+        bind_address: str,
+        bind_port: int,
+        clean_start: object,
+        max_queued_incoming_messages: int | None,
+        max_queued_outgoing_messages: int | None,
+        max_inflight_messages: int | None,
+        max_concurrent_outgoing_calls: int | None,
+        properties: Properties | None,
+        tls_context: ssl.SSLContext | None,
+        tls_params: TLSParameters | None,
+        tls_insecure: bool | None,
+        proxy: ProxySettings | None,
+        socket_options: Iterable[SocketOption] | None,
+        websocket_path: str | None,
+        websocket_headers: WebSocketHeaders | None,
+        message_retry_set: float | None,
+        session_lost_policy: SessionLostPolicy | str,
+    ) -> ClientOptions:
+        seconds = check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
+        if tls_insecure is not None:
+            check_bool(tls_insecure, "tls_insecure")
+        transport_settings = TransportSettings(
+            hostname=hostname,
+            port=port,
+            transport=transport,
+            tls_context=tls_context,
+            tls_params=tls_params,
+            tls_insecure=bool(tls_insecure),
+            proxy=proxy,
+            websocket_path=websocket_path,
+            websocket_headers=websocket_headers,
+            bind_address=bind_address,
+            bind_port=bind_port,
+            socket_options=() if socket_options is None else socket_options,
+            timeout=seconds,
+        )
+        if message_retry_set is not None:  # (asyncio-mqtt 0.x; MQTT 5 has no retries)
+            check_timeout("message_retry_set", message_retry_set)
+        requested = check_protocol(protocol)
+        config = _core_config(
+            version=requested or _V5,
+            identifier=_identifier(identifier, client_id),
+            username=check_optional_str("username", username),
+            password=check_password(password),
+            will=will,
+            clean_session=clean_session,
+            clean_start=check_clean_start(clean_start),
+            keepalive=check_int("keepalive", keepalive, 0, 65535),
+            max_inflight=check_optional_int("max_inflight_messages", max_inflight_messages, 1),
+            properties=check_properties(
+                properties, PacketType.CONNECT, what="the Client's CONNECT properties"
+            ),
+            session_lost_policy=_session_lost_policy(session_lost_policy),
+        )
+        return cls(
+            config=config,
+            negotiate=requested is None,
+            transport=transport_settings,
+            timeout=seconds,
+            logger=check_logger(logger),
+            queue_type=check_queue_type(queue_type),
+            max_incoming=check_optional_int(
+                "max_queued_incoming_messages", max_queued_incoming_messages, None
+            ),
+            max_outgoing=check_optional_int(
+                "max_queued_outgoing_messages", max_queued_outgoing_messages, 0
+            ),
+            max_calls=check_optional_int(
+                "max_concurrent_outgoing_calls", max_concurrent_outgoing_calls, 1
+            ),
+        )
+
+
+def _core_config(
+    *,
+    version: ProtocolVersion,
+    identifier: str,
+    username: str | None,
+    password: bytes | None,
+    will: Will | None,
+    clean_session: bool | None,
+    clean_start: bool | Literal["first_only"],
+    keepalive: int,
+    max_inflight: int | None,
+    properties: Properties,
+    session_lost_policy: SessionLostPolicy,
+) -> ClientConfig:
+    """The protocol core's configuration for ``version``, from the Client's arguments."""
+    if will is not None and not isinstance(will, Will):
+        raise TypeError(f"will must be an asyncmqtt.Will, got {will!r}")
+    if clean_session is not None:
+        check_bool(clean_session, "clean_session")
+    if version is not _V5:
+        name = version_text(version)
+        if properties:
+            raise ValueError(f"properties (CONNECT properties) need MQTT 5.0, not {name}")
+        if will is not None and will.to_message().properties:
+            raise ValueError(f"will properties need MQTT 5.0, not {name}")
+        if password is not None and username is None:
+            raise ValueError(f"a password without a username needs MQTT 5.0, not {name}")
+    start: bool | Literal["first_only"] = clean_start
+    if clean_session is not None:
+        start = clean_session
+        if not clean_session and properties.session_expiry_interval is None:
+            # An MQTT 3.1.1 persistent session lasts until the client comes back.
+            properties = dataclasses.replace(
+                properties, session_expiry_interval=_SESSION_NEVER_EXPIRES
+            )
+    # The limits we announce are the core's own fields, never CONNECT properties.
+    limits = properties
+    if any(getattr(limits, name) is not None for name in _LIMITS):
+        properties = dataclasses.replace(
+            properties, receive_maximum=None, maximum_packet_size=None, topic_alias_maximum=None
+        )
+    config = ClientConfig(
+        client_id=identifier,
+        clean_start=start,
+        keep_alive=keepalive,
+        username=username,
+        password=password,
+        will=None if will is None else will.to_message(),
+        properties=properties,
+        receive_maximum=limits.receive_maximum or 65535,
+        maximum_packet_size=limits.maximum_packet_size,
+        topic_alias_maximum=limits.topic_alias_maximum or 0,
+        max_inflight=max_inflight or 65535,
+        session_lost_policy=session_lost_policy,
+        manual_ack=True,  # the message streams acknowledge what they deliver (messages.py)
+    )
+    return config if version is _V5 else config.for_version(version)
+
+
+def _identifier(identifier: object, client_id: object) -> str:
+    if identifier is not None and client_id is not None and identifier != client_id:
+        raise ValueError(
+            f"identifier={identifier!r} and client_id={client_id!r} disagree: client_id is the "
+            "asyncio-mqtt 0.x name of identifier; give one"
+        )
+    value = identifier if identifier is not None else client_id
+    if value is None:
+        # 23 characters from [0-9a-z], the most every MQTT version must accept.
+        return "asyncmqtt" + secrets.token_hex(7)
+    return check_str("identifier", value)
+
+
+def _session_lost_policy(value: object) -> SessionLostPolicy:
+    if isinstance(value, SessionLostPolicy):
+        return value
+    try:
+        return SessionLostPolicy(value)
+    except ValueError:
+        raise ValueError(
+            f"session_lost_policy={value!r} is not a policy: use SessionLostPolicy.RESEND "
+            "('resend') or SessionLostPolicy.FAIL ('fail')"
+        ) from None
+
+
+def version_text(version: ProtocolVersion) -> str:
+    return {ProtocolVersion.V31: "3.1", ProtocolVersion.V311: "3.1.1", _V5: "5.0"}[version]

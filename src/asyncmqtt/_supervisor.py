@@ -1,0 +1,235 @@
+"""``Supervisor``: brings a client session onto a network connection.
+
+Theory of operation
+-------------------
+One attempt opens a transport (``transports.open_connection``: TCP, TLS, Unix socket,
+WebSocket, proxies) whose protocol is a ``Link`` driving a new ``ClientConnection`` on the
+client's one ``Session``; the link writes CONNECT when the transport is made, and the attempt
+waits for the core's ``Connected`` or ``Disconnected`` event. One deadline bounds the whole
+attempt: transport stages, then CONNACK.
+
+Version negotiation (``protocol=None``): the first attempt speaks MQTT 5.0; if the broker
+refuses it (CONNACK 0x84, or it closes or answers garbage before any CONNACK), the supervisor
+derives the 3.1.1 configuration from the 5.0 one (``ClientConfig.for_version``) and tries
+again with the *same* session. The version that worked is kept for later connections.
+
+The client's event handler sees every event first; it passes ``Connected`` and
+``Disconnected`` to ``connection_event``, which resolves the attempt in progress (returning
+True) or leaves them to the client (False).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias
+
+from ._link import Link, RecordSink
+from ._options import ClientOptions, version_text
+from .errors import ConnectionLostError, MqttCodeError, MqttConnectError, ProtocolError
+from .protocol.config import ClientConfig
+from .protocol.connection import ClientConnection
+from .protocol.enums import ConnAckReasonCode, ConnectReturnCode, ProtocolVersion
+from .protocol.events import Connected, Disconnected, Event
+from .protocol.session import Session
+from .transports import TransportSettings, open_connection
+
+__all__ = ("Opener", "Supervisor")
+
+_V5 = ProtocolVersion.V5
+
+EventHandler: TypeAlias = Callable[[list[Event]], None]
+
+
+class Opener(Protocol):
+    """What opens a transport: ``transports.open_connection`` (tests give their own)."""
+
+    def __call__(
+        self,
+        protocol_factory: Callable[[], Link],
+        settings: TransportSettings,
+        *,
+        deadline: float | None,
+    ) -> Awaitable[tuple[asyncio.BaseTransport, Link]]: ...
+
+
+class Supervisor:
+    """Connects the session: one attempt, or 5.0 then 3.1.1 (see the module docstring)."""
+
+    __slots__ = (
+        "_attempt_waiter",
+        "_on_events",
+        "_on_link",
+        "_open",
+        "_options",
+        "_session",
+        "_sink",
+        "config",
+        "conn",
+        "link",
+        "negotiated",
+    )
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        session: Session,
+        on_events: EventHandler,
+        on_link: Callable[[Link | None], None],
+        *,
+        sink: RecordSink | None = None,
+        opener: Opener = open_connection,
+    ) -> None:
+        self._options = options
+        self._session = session
+        self._on_events = on_events
+        self._on_link = on_link
+        self._sink = sink
+        self._open = opener
+        self.config: ClientConfig = options.config
+        self.negotiated = not options.negotiate
+        self.conn: ClientConnection | None = None  # of the latest attempt
+        self.link: Link | None = None  # the open link, if any
+        self._attempt_waiter: asyncio.Future[Event] | None = None
+
+    async def connect(self) -> Link:
+        """Connect (falling back to 3.1.1 if needed); raises ``MqttConnectError``."""
+        try:
+            link = await self._attempt()
+        except _ProtocolRefused as refused:
+            self._options.logger.info(
+                "the broker at %s does not accept MQTT 5.0 (%s); connecting with MQTT 3.1.1",
+                self._options.address,
+                refused.detail,
+            )
+            self._fall_back()
+            try:
+                link = await self._attempt()
+            except _ProtocolRefused as again:
+                raise again.error from again.error.__cause__
+        self.negotiated = True
+        assert self.conn is not None
+        self._options.logger.debug(
+            "connected to %s (MQTT %s, client identifier %r, session present: %s)",
+            self._options.address,
+            version_text(self.config.protocol_version),
+            self.conn.client_id,
+            self.conn.server.session_present,
+        )
+        return link
+
+    def connection_event(self, event: Connected | Disconnected) -> bool:
+        """Resolve the attempt in progress with ``event``; False if there is none."""
+        waiter = self._attempt_waiter
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_result(event)
+        return True
+
+    def drop_link(self, link: Link | None) -> None:
+        """Abort ``link`` and forget it (a failed attempt, or a connection given up)."""
+        if link is not None:
+            link.abort()
+        if self.link is link:
+            self.link = None
+            self._on_link(None)
+
+    def _fall_back(self) -> None:
+        config = self.config
+        logger = self._options.logger
+        if config.will is not None and config.will.properties:
+            logger.info("MQTT 3.1.1: the will properties are not sent")
+        if config.properties:
+            logger.info("MQTT 3.1.1: the CONNECT properties are not sent")
+        self.config = config.for_version(ProtocolVersion.V311)
+
+    async def _attempt(self) -> Link:
+        """One network connection and CONNECT / CONNACK exchange."""
+        options = self._options
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Event] = loop.create_future()
+        self._attempt_waiter = waiter
+        # One deadline for the whole attempt: transport stages, then CONNACK.
+        deadline = None if options.timeout is None else loop.time() + options.timeout
+        conn = self.conn = ClientConnection(self.config, self._session)
+        link: Link | None = None
+        options.logger.debug(
+            "connecting to %s (MQTT %s, client identifier %r)",
+            options.address,
+            version_text(self.config.protocol_version),
+            conn.client_id,
+        )
+        try:
+            _, link = await self._open(
+                lambda: Link(conn, self._on_events, self._sink),
+                options.transport,
+                deadline=deadline,
+            )
+            self.link = link
+            self._on_link(link)
+            async with asyncio.timeout_at(deadline):
+                event = await waiter
+        except TimeoutError:
+            self.drop_link(link)
+            raise MqttConnectError(
+                f"connecting to {options.address} timed out after {options.timeout:g} s "
+                "(no CONNACK)",
+                stage="connack",
+                address=options.address,
+            ) from None
+        except BaseException:
+            self.drop_link(link)
+            raise
+        finally:
+            self._attempt_waiter = None
+        if isinstance(event, Disconnected):
+            self.drop_link(link)
+            raise self._failure(event)
+        assert link is not None
+        return link
+
+    def _failure(self, event: Disconnected) -> Exception:
+        error = event.error
+        code = event.reason_code
+        version = self.config.protocol_version
+        address = self._options.address
+        fallback = (
+            not self.negotiated
+            and version is _V5
+            and (
+                code == ConnAckReasonCode.UNSUPPORTED_PROTOCOL_VERSION
+                or isinstance(error, ConnectionLostError | ProtocolError)
+            )
+        )
+        if isinstance(error, MqttCodeError) and code is not None:
+            message = (
+                f"the broker at {address} refused the connection: "
+                f"{_connack_code_text(code, version)}"
+            )
+        elif isinstance(error, ConnectionLostError):
+            message = f"the broker at {address} closed the connection before CONNACK"
+        else:
+            message = f"the broker at {address} broke the protocol while connecting: {error}"
+        failure = MqttConnectError(message, stage="connack", address=address)
+        failure.__cause__ = error
+        if fallback:
+            return _ProtocolRefused(message, failure)
+        return failure
+
+
+class _ProtocolRefused(Exception):
+    """Internal: the broker refused MQTT 5.0 in a way that calls for MQTT 3.1.1."""
+
+    def __init__(self, detail: str, error: MqttConnectError) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.error = error
+
+
+def _connack_code_text(code: int, version: ProtocolVersion) -> str:
+    table = ConnAckReasonCode if version is _V5 else ConnectReturnCode
+    try:
+        name = table(code).name
+    except ValueError:
+        name = "unknown code"
+    return f"{int(code):#04x} {name}"
