@@ -727,8 +727,8 @@ class SQLiteStore:
         """Close the file (releasing the lock); idempotent."""
         db = self._db
         if db is not None:
+            db.close()  # (raises in another thread, and the store then stays open)
             self._db = None
-            db.close()
 
     def _require_open(self) -> sqlite3.Connection:
         db = self._db
