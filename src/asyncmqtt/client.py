@@ -509,6 +509,8 @@ class Client:
             self._waiters.publishes[handle] = future
             if seconds is not None:
                 self._deadlines.add(future, now + seconds)  # type: ignore[union-attr]
+            router = self._router
+            reading = router is not None and router._readers is not None and router.reader_waits()
             try:
                 event = await future
             except TimeoutError:
@@ -534,6 +536,8 @@ class Client:
                 raise
             finally:
                 self._waiters.publishes.pop(handle, None)
+                if reading:
+                    router.reader_done()  # type: ignore[union-attr]
         finally:
             if semaphore is not None:
                 semaphore.release()
@@ -668,6 +672,8 @@ class Client:
 
     async def _await_ack(self, packet_id: int, timeout: float | None, what: str) -> Event:
         future = self._waiters.wait_for_ack(packet_id)
+        router = self._get_router()
+        reading = router.reader_waits()
         try:
             event = await self._wait(future, timeout)
         except TimeoutError:
@@ -676,6 +682,8 @@ class Client:
             ) from None
         finally:
             self._waiters.acks.pop(packet_id, None)
+            if reading:
+                router.reader_done()
         if isinstance(event, Disconnected):
             self._mark_reported()
             raise MqttError(f"{what}: {self._ended_text(event)} before the broker answered") from (

@@ -40,7 +40,11 @@ goes on meanwhile, so acknowledgements of our own publishes still arrive (a cons
 publish from inside its message loop, whatever the limit), and the broker's flow control
 bounds the backlog: it sends at most our Receive Maximum of unacknowledged QoS 1/2 messages.
 QoS 0 messages have no such bound, so the ``ReadGate`` pauses reading from the socket while the
-backlog holds as many QoS 0 messages as the largest stream limit, and resumes at half that.
+backlog holds as many QoS 0 messages as the largest stream limit, and resumes at half that --
+except while a task that reads a bounded stream waits for an acknowledgement of its own (it
+publishes or subscribes from inside its message loop): that task cannot make room until the
+acknowledgement arrives, so reading goes on until it does, and the backlog holds what the
+broker sent before it.
 
 Ending: when the connection ends, each stream first yields what it still holds, then raises
 ``MqttError`` (chained to the cause of the disconnection). Iterating while not connected with
@@ -52,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -269,6 +274,8 @@ class MessageStream(AsyncIterator[Message]):
             router.everything_read = True
         while True:
             items = self._items
+            if self._limit:
+                router.note_reader()
             if items:
                 message = items.popleft()
                 if router.backlog:  # room for what waits
@@ -344,6 +351,8 @@ class Router:
         "_held_qos0",
         "_hold_limit",
         "_logger",
+        "_readers",
+        "_readers_waiting",
         "_unfiltered",
         "backlog",
         "everything",
@@ -369,6 +378,10 @@ class Router:
         self.backlog: deque[Message] = deque()
         self._held_qos0 = 0  # QoS 0 messages in the backlog
         self._hold_limit = 1  # QoS 0 messages the backlog may hold before reading pauses
+        # Tasks that have read a bounded stream (made by the first), and how many of them
+        # wait for an acknowledgement of their own right now.
+        self._readers: weakref.WeakSet[asyncio.Task[object]] | None = None
+        self._readers_waiting = 0
         self.everything = self.new_stream(limit, queue_type)
         self.everything_read = False  # has a task iterated `client.messages` on this connection?
         self._filtered: FilterTrie[MessageStream] = FilterTrie()
@@ -413,8 +426,32 @@ class Router:
         self.backlog.append(message)
         if not message.qos:
             self._held_qos0 += 1
-            if self._held_qos0 >= self._hold_limit:
+            if self._held_qos0 >= self._hold_limit and not self._readers_waiting:
                 self.gate.pause()
+
+    def note_reader(self) -> None:
+        """The current task reads a bounded stream."""
+        readers = self._readers
+        if readers is None:
+            readers = self._readers = weakref.WeakSet()
+        task = asyncio.current_task()
+        if task is not None:
+            readers.add(task)
+
+    def reader_waits(self) -> bool:
+        """The current task starts waiting for an acknowledgement; if it reads a bounded
+        stream, reading must go on meanwhile (True: call ``reader_done`` when it ends)."""
+        readers = self._readers
+        if readers is None or asyncio.current_task() not in readers:
+            return False
+        self._readers_waiting += 1
+        self.gate.resume()
+        return True
+
+    def reader_done(self) -> None:
+        self._readers_waiting -= 1
+        if not self._readers_waiting and self._held_qos0 >= self._hold_limit:
+            self.gate.pause()
 
     def _deliver(self, message: Message) -> bool:
         """Put ``message`` into every stream that wants it; False if one of them is full."""

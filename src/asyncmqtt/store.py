@@ -420,8 +420,9 @@ def _unsent(batch: _Batch, record: PublishUnsent) -> None:
 
 def _started(batch: _Batch, record: SessionStarted) -> None:
     batch.client_id = record.client_id
-    batch.forget_inbound = True
-    batch.inbound.clear()
+    if record.clean:  # (else only the identifier changed: the broker kept the session)
+        batch.forget_inbound = True
+        batch.inbound.clear()
 
 
 def _inbound_received(batch: _Batch, record: InboundQoS2Received) -> None:

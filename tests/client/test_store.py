@@ -832,10 +832,8 @@ class Scenario:
         present = not connect.clean_start and rng.random() < 0.7
         if not present:
             self.broker_inbound.clear()
-        # A broker assigns a client id to a new session only. (With a session present,
-        # Session.start records SessionStarted for a new id, which Session.restore takes for a
-        # new session, forgetting the inbound ids that the live session keeps.)
-        assigned = None if present else rng.choice((None, None, None, "assigned"))
+        # (A broker may assign an identifier with a session present too: the session is kept.)
+        assigned = rng.choice((None, None, None, "assigned"))
         properties = Properties(
             receive_maximum=rng.choice((None, 1, 2, 3)),
             maximum_qos=rng.choice((None, None, None, 1)),

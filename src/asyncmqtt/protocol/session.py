@@ -107,9 +107,14 @@ class PublishHandle:
 
 
 class SessionStarted(NamedTuple):
-    """A CONNACK accepted a new session (none was kept): inbound QoS 2 ids are forgotten."""
+    """A CONNACK accepted the session with this client identifier.
+
+    ``clean``: the broker kept nothing of it (a new session), so inbound QoS 2 ids are
+    forgotten; False when only the identifier changed (the broker assigned one).
+    """
 
     client_id: str
+    clean: bool = True
 
 
 class PublishAccepted(NamedTuple):
@@ -294,7 +299,8 @@ class Session:
         if isinstance(record, SessionStarted):
             self.started = True
             self.client_id = record.client_id
-            self.inbound_qos2.clear()
+            if record.clean:
+                self.inbound_qos2.clear()
         elif isinstance(record, InboundQoS2Received):
             self.inbound_qos2.add(record.packet_id)
         elif isinstance(record, InboundQoS2Released):
@@ -326,7 +332,7 @@ class Session:
             self.inbound_qos2.clear()
             self.inbound_unacked.clear()
         if (clean or changed) and self.recording:
-            self.records.append(SessionStarted(client_id))
+            self.records.append(SessionStarted(client_id, clean))
 
     def end_publish(self, handle: PublishHandle) -> None:
         """The publish leaves the session (its packet id, if any, is free again)."""

@@ -1,0 +1,334 @@
+"""ClientConnection across network connections: handing the session over, resuming it within
+the limits the broker gives on the new connection, and manual acknowledgements."""
+
+from __future__ import annotations
+
+import pytest
+from fake_broker import FakeBroker, connected
+
+from asyncmqtt.errors import MqttError, ReceiveMaximumExceededError
+from asyncmqtt.protocol.config import ClientConfig
+from asyncmqtt.protocol.connection import ClientConnection, ConnectionState
+from asyncmqtt.protocol.events import (
+    Connected,
+    Disconnected,
+    MessageReceived,
+    PublishCompleted,
+    PublishFailed,
+)
+from asyncmqtt.protocol.packets import (
+    ConnAck,
+    Connect,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+)
+from asyncmqtt.protocol.properties import Properties
+from asyncmqtt.protocol.session import PublishHandle, Session
+
+PERSISTENT = ClientConfig(
+    client_id="c", clean_start=False, properties=Properties(session_expiry_interval=60)
+)
+
+
+def handover(
+    conn: ClientConnection, *, session_present: bool = True, **limits: object
+) -> tuple[ClientConnection, FakeBroker, list[object]]:
+    """End ``conn``'s network connection; a new ClientConnection takes its session over."""
+    conn.receive_eof(9.0)
+    conn.events_received()
+    again = ClientConnection(conn.config, conn.session)
+    broker = FakeBroker(again)
+    again.connect(10.0)
+    broker.received()
+    events = broker.send(ConnAck(session_present, 0, Properties(**limits)))  # type: ignore[arg-type]
+    return again, broker, events  # type: ignore[return-value]
+
+
+def in_flight(
+    count: int, qos: int = 1, **options: object
+) -> tuple[ClientConnection, FakeBroker, list[PublishHandle]]:
+    conn, broker = connected(**{"client_id": "c", "clean_start": False, **options})
+    handles = [conn.publish("t", bytes([n]), qos=qos, now=1.0) for n in range(count)]
+    broker.received()
+    return conn, broker, handles  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- construction
+
+
+def test_a_config_and_a_session_or_settings_but_not_both() -> None:
+    config = ClientConfig(client_id="x", keep_alive=7)
+    conn = ClientConnection(config)
+    assert conn.config is config and conn.session.client_id == "x"
+    assert (conn.keep_alive, conn.receive_maximum, conn.client_id) == (7, 65535, "x")
+    with pytest.raises(TypeError, match="not both"):
+        ClientConnection(config, keep_alive=5)
+    with pytest.raises(TypeError, match="config must be a ClientConfig"):
+        ClientConnection("x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="session must be a Session"):
+        ClientConnection(config, {})  # type: ignore[arg-type]
+
+
+def test_connections_of_one_session_are_numbered() -> None:
+    conn, _ = connected(client_id="c")
+    assert conn.number == 1
+    again, _broker, _events = handover(conn)
+    assert (again.number, again.session.connections) == (2, 2)
+
+
+# ---------------------------------------------------------------- resuming within new limits
+
+
+def test_resending_respects_a_smaller_receive_maximum() -> None:
+    conn, _old, handles = in_flight(8)
+    again, broker, events = handover(conn, receive_maximum=3)
+    assert isinstance(events[-1], Connected)
+    resent = broker.received()
+    assert [(p.packet_id, p.dup) for p in resent] == [(1, True), (2, True), (3, True)]  # type: ignore[union-attr]
+    # Acknowledgements free slots; the rest go out in order, DUP, with their own ids.
+    broker.send(PubAck(1), PubAck(2))
+    assert [(p.packet_id, p.dup) for p in broker.received()] == [(4, True), (5, True)]  # type: ignore[union-attr]
+    again.publish("t", b"new", qos=1, now=11.0)  # waits behind the resends
+    assert broker.received() == []
+    done = broker.send(*(PubAck(n) for n in range(3, 9)))
+    sent = broker.received()
+    assert [(p.packet_id, p.dup) for p in sent] == [(6, True), (7, True), (8, True), (9, False)]  # type: ignore[union-attr]
+    assert [e.handle for e in done] == handles[2:]  # type: ignore[union-attr]
+
+
+def test_waiting_resends_are_decided_anew_by_the_next_connection() -> None:
+    conn, _old, _handles = in_flight(4)
+    again, _broker, _events = handover(conn, receive_maximum=1)
+    assert again.session.pending_count == 3
+    third, broker, _events = handover(again)  # no limit this time: all four at once
+    assert [(p.packet_id, p.dup) for p in broker.received()] == [  # type: ignore[union-attr]
+        (1, True),
+        (2, True),
+        (3, True),
+        (4, True),
+    ]
+    assert third.session.pending_count == 0
+
+
+def test_a_message_above_the_new_maximum_packet_size_fails_and_the_rest_resume() -> None:
+    conn, broker = connected(client_id="c", clean_start=False)
+    small = conn.publish("t", b"s", qos=1, now=1.0)
+    big = conn.publish("t", b"x" * 500, qos=1, now=1.0)
+    last = conn.publish("t", b"l", qos=2, now=1.0)
+    broker.received()
+    again, broker, events = handover(conn, maximum_packet_size=100)
+    [failed] = [e for e in events if isinstance(e, PublishFailed)]
+    assert failed.handle is big and big is not None and big.done
+    assert "maximum packet size of 100 bytes" in str(failed.error)
+    assert "not resent" in str(failed.error)
+    assert isinstance(failed.error, MqttError)
+    assert [p.payload for p in broker.received()] == [b"s", b"l"]  # type: ignore[union-attr]
+    assert again.state is ConnectionState.CONNECTED
+    assert small is not None and last is not None and again.inflight_count == 2
+
+
+def test_a_resend_that_waited_for_a_slot_can_still_fail_by_size() -> None:
+    conn, old, handles = in_flight(2)
+    conn.publish("t", b"x" * 500, qos=1, now=1.0)
+    old.received()
+    again, broker, _events = handover(conn, receive_maximum=1, maximum_packet_size=100)
+    broker.received()
+    events = broker.send(PubAck(1), PubAck(2))
+    failed = [e for e in events if isinstance(e, PublishFailed)]
+    assert len(failed) == 1 and "maximum packet size" in str(failed[0].error)
+    assert again.inflight_count == 0
+    assert [e.handle for e in events if isinstance(e, PublishCompleted)] == handles
+
+
+def test_qos2_above_the_new_maximum_qos_fails_and_qos1_resumes() -> None:
+    conn, broker = connected(client_id="c", clean_start=False)
+    q2 = conn.publish("t", b"2", qos=2, now=1.0)
+    released = conn.publish("t", b"r", qos=2, now=1.0)
+    q1 = conn.publish("t", b"1", qos=1, now=1.0)
+    broker.received()
+    broker.send(PubRec(2))  # released: the broker has it; PUBREL is still owed
+    broker.received()
+    again, broker, events = handover(conn, maximum_qos=1)
+    [failed] = [e for e in events if isinstance(e, PublishFailed)]
+    assert failed.handle is q2
+    assert "maximum QoS is now 1" in str(failed.error) and "'t'" in str(failed.error)
+    assert broker.received() == [PubRel(2), Publish("t", b"1", 1, dup=True, packet_id=3)]
+    done = broker.send(PubComp(2), PubAck(3))
+    assert [e.handle for e in done] == [released, q1]  # type: ignore[union-attr]
+    assert again.state is ConnectionState.CONNECTED
+
+
+def test_a_waiting_qos2_publish_fails_when_the_maximum_qos_dropped() -> None:
+    conn, broker = connected(client_id="c", clean_start=False, max_inflight=1)
+    conn.publish("t", b"1", qos=1, now=1.0)
+    waiting = conn.publish("t", b"2", qos=2, now=1.0)
+    broker.received()
+    _again, broker, _events = handover(conn, maximum_qos=1)
+    broker.received()
+    [failed] = broker.send(PubAck(1))[1:]
+    assert isinstance(failed, PublishFailed) and failed.handle is waiting
+
+
+def test_a_waiting_resend_fails_when_the_maximum_qos_dropped_meanwhile() -> None:
+    conn, _old, handles = in_flight(2, qos=2)
+    again, _broker, _events = handover(conn, receive_maximum=1)
+    third, broker, events = handover(again, maximum_qos=1)
+    assert [e.handle for e in events if isinstance(e, PublishFailed)] == handles
+    assert broker.received() == [] and third.inflight_count == 0
+
+
+def test_a_waiting_resend_past_the_new_limit_fails_when_its_turn_comes() -> None:
+    conn, _old, handles = in_flight(2, qos=2)
+    _again, broker, _events = handover(conn, receive_maximum=1)
+    broker.received()
+    # The broker lowers its Maximum QoS on this very connection? It cannot: a CONNACK is once.
+    # A resend that waits is checked against the limits when its turn comes all the same.
+    broker.conn.server = broker.conn.server.__class__(receive_maximum=1, maximum_qos=1)
+    events = broker.send(PubRec(1), PubComp(1))
+    assert [type(e) for e in events] == [PublishCompleted, PublishFailed]
+    assert events[1].handle is handles[1]  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- manual acknowledgements
+
+
+def manual(**options: object) -> tuple[ClientConnection, FakeBroker]:
+    return connected(client_id="c", clean_start=False, manual_ack=True, **options)
+
+
+def test_manual_acks_go_out_in_arrival_order() -> None:
+    conn, broker = manual()
+    events = broker.send(
+        Publish("a", b"1", 1, packet_id=1),
+        Publish("a", b"2", 2, packet_id=2),
+        Publish("a", b"3", 1, packet_id=3),
+        Publish("a", b"0", 0),
+    )
+    assert len([e for e in events if isinstance(e, MessageReceived)]) == 4
+    assert broker.received() == []  # nothing acknowledged by itself
+    conn.acknowledge(3, 1, conn.number, 2.0)  # early: waits for the two before it
+    conn.acknowledge(2, 2, conn.number, 2.0)
+    assert broker.received() == []
+    conn.acknowledge(1, 1, conn.number, 2.0)
+    assert broker.received() == [PubAck(1), PubRec(2), PubAck(3)]
+    assert conn.session.inbound_qos2 == {2}
+
+
+def test_acknowledging_what_does_not_wait_is_an_error() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"1", 1, packet_id=1))
+    with pytest.raises(ValueError, match="packet id 9"):
+        conn.acknowledge(9, 1, conn.number, 2.0)
+    plain, _ = connected()
+    with pytest.raises(ValueError, match="needs manual_ack=True"):
+        plain.acknowledge(1, 1, plain.number, 2.0)
+
+
+def test_unacknowledged_messages_count_against_our_receive_maximum() -> None:
+    _conn, broker = manual(receive_maximum=2)
+    broker.send(Publish("a", b"1", 1, packet_id=1), Publish("a", b"2", 2, packet_id=2))
+    [event] = broker.send(Publish("a", b"3", 1, packet_id=3))
+    assert isinstance(event, Disconnected)
+    assert isinstance(event.error, ReceiveMaximumExceededError)
+    assert "unacknowledged QoS 1/2 messages" in str(event.error)
+
+
+def test_a_qos1_message_of_an_ended_connection_is_not_acknowledged() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"1", 1, packet_id=1))
+    old = conn.number
+    again, broker, _events = handover(conn)
+    # The broker sends it again (it kept the session); the late acknowledgement of the first
+    # copy is not taken for the second, which is a new delivery to acknowledge on its own.
+    [event] = broker.send(Publish("a", b"1", 1, dup=True, packet_id=1))
+    assert isinstance(event, MessageReceived)
+    again.acknowledge(1, 1, old, 11.0)
+    assert broker.received() == []
+    again.acknowledge(1, 1, again.number, 11.0)
+    assert broker.received() == [PubAck(1)]
+
+
+def test_a_qos2_message_acknowledged_after_its_connection_ended_is_answered_not_redelivered() -> (
+    None
+):
+    conn, broker = manual()
+    broker.send(Publish("a", b"m", 2, packet_id=5))
+    old = conn.number
+    conn.receive_eof(3.0)
+    conn.acknowledge(5, 2, old, 3.5)  # the application was done with it meanwhile
+    assert broker.received() == []
+    again, broker, _events = handover(conn)
+    assert broker.send(Publish("a", b"m", 2, dup=True, packet_id=5)) == []
+    assert broker.received() == [PubRec(5)]
+    assert again.session.inbound_qos2 == {5}
+
+
+def test_a_qos2_retransmission_waits_for_the_late_acknowledgement() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"m", 2, packet_id=5))
+    old = conn.number
+    again, broker, _events = handover(conn)
+    assert broker.send(Publish("a", b"m", 2, dup=True, packet_id=5)) == []  # not again
+    assert broker.received() == []
+    again.acknowledge(5, 2, old, 11.0)
+    assert broker.received() == [PubRec(5)]
+
+
+def test_a_late_acknowledgement_from_a_lost_session_is_ignored() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"m", 2, packet_id=5))
+    old = conn.number
+    again, broker, _events = handover(conn, session_present=False)
+    [event] = broker.send(Publish("b", b"new", 2, packet_id=5))  # a new message, same id
+    assert isinstance(event, MessageReceived)
+    again.acknowledge(5, 2, old, 11.0)
+    assert broker.received() == []  # the new message is not acknowledged by the old one's ack
+    again.acknowledge(5, 2, again.number, 11.0)
+    assert broker.received() == [PubRec(5)]
+
+
+def test_a_retransmission_of_an_acknowledged_qos2_message_is_answered_in_order() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"m", 2, packet_id=5))
+    conn.acknowledge(5, 2, conn.number, 2.0)
+    broker.received()
+    broker.send(Publish("a", b"1", 1, packet_id=6))
+    assert broker.send(Publish("a", b"m", 2, dup=True, packet_id=5)) == []
+    assert broker.received() == []  # its PUBREC waits behind the unacknowledged message 6
+    conn.acknowledge(6, 1, conn.number, 3.0)
+    assert broker.received() == [PubAck(6), PubRec(5)]
+
+
+def test_stale_connection_numbers_and_acknowledgements_on_a_closed_connection() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"1", 2, packet_id=1))
+    conn.acknowledge(1, 2, conn.number + 7, 2.0)  # no such connection: nothing happens
+    conn.receive_eof(3.0)
+    conn.acknowledge(1, 1, conn.number, 3.0)  # QoS 1 of a closed connection: nothing to do
+    assert conn.session.inbound_unacked == {1: [1, False]}
+    assert broker.received() == []
+
+
+def test_resend_order_is_kept_when_connect_is_called_again_on_the_same_object() -> None:
+    conn, _old, _handles = in_flight(3)
+    conn.receive_eof(2.0)
+    conn.events_received()
+    broker = FakeBroker(conn)
+    broker.connect(session_present=True, properties=Properties(receive_maximum=1))
+    assert [p.packet_id for p in broker.received()] == [1]  # type: ignore[union-attr]
+    conn.receive_eof(3.0)
+    conn.events_received()
+    broker.connect(session_present=True)
+    assert [p.packet_id for p in broker.received()] == [1, 2, 3]  # type: ignore[union-attr]
+
+
+def test_a_restored_session_connects_with_its_identifier() -> None:
+    session = Session.restore([])
+    session.start("stored-id", clean=True)
+    conn = ClientConnection(PERSISTENT, session)
+    conn.connect(0.0)
+    [connect] = FakeBroker(conn).received()
+    assert isinstance(connect, Connect) and connect.client_id == "stored-id"
