@@ -332,3 +332,16 @@ def test_a_restored_session_connects_with_its_identifier() -> None:
     conn.connect(0.0)
     [connect] = FakeBroker(conn).received()
     assert isinstance(connect, Connect) and connect.client_id == "stored-id"
+
+
+def test_resends_that_wait_go_ahead_of_publishes_already_waiting() -> None:
+    conn, old, _handles = in_flight(2, max_inflight=2)
+    queued = conn.publish("t", b"queued", qos=1, now=1.0)  # waits for a slot
+    old.received()
+    _again, broker, _events = handover(conn, receive_maximum=1)
+    assert [(p.packet_id, p.dup) for p in broker.received()] == [(1, True)]  # type: ignore[union-attr]
+    broker.send(PubAck(1))
+    broker.send(PubAck(2))
+    sent = broker.received()
+    assert [(p.payload, p.dup) for p in sent] == [(b"\x01", True), (b"queued", False)]  # type: ignore[union-attr]
+    assert queued is not None and queued.written

@@ -244,6 +244,7 @@ def test_restore_applies_unsent_and_ended_publishes() -> None:
         InboundQoS2Received(3),
         InboundQoS2Received(4),
         InboundQoS2Released(3),
+        SessionStarted("assigned", clean=False),  # a new identifier, the session kept
         SubscriptionAdded(Subscription("x"), Properties()),
         SubscriptionRemoved("x"),
         SubscriptionRemoved("never held"),
@@ -254,6 +255,7 @@ def test_restore_applies_unsent_and_ended_publishes() -> None:
     assert [h.number for h in session.pending or ()] == [1]
     assert session.pending is not None and session.pending[0].stage is Stage.PENDING
     assert session.inbound_qos2 == {4}
+    assert session.client_id == "assigned"
     assert session.subscriptions == {}
     assert session.new_handle(first).number == 3  # numbers go on after the restored ones
 
@@ -274,3 +276,19 @@ def test_repr_says_what_the_session_holds() -> None:
     assert repr(conn.session) == ("<Session client_id='c' in flight=3 pending=2 subscriptions=1>")
     handle = next(iter(conn.session.outgoing.values()))
     assert "awaiting" in repr(handle)
+
+
+def test_a_withdrawn_publish_is_recorded_as_ended() -> None:
+    conn, broker = recorded(properties=Properties(receive_maximum=1))
+    conn.publish("t", b"1", qos=1, now=1.0)
+    waiting = conn.publish("t", b"2", qos=1, now=1.0)
+    assert waiting is not None and conn.withdraw(waiting)
+    assert conn.session.take_records()[-1] == PublishEnded(waiting.number)
+    assert broker.received() == [Publish("t", b"1", 1, packet_id=1)]
+
+
+def test_a_session_that_never_started_has_only_its_publishes_in_a_snapshot() -> None:
+    conn = ClientConnection(PERSISTENT, Session(recording=True))
+    handle = conn.publish("t", b"x", qos=1, now=0.0)  # queued: not connected yet
+    assert handle is not None
+    assert conn.session.snapshot() == [PublishAccepted(handle.number, Publish("t", b"x", 1))]
