@@ -98,3 +98,65 @@ async def test_replies_to_what_arrived_are_written_at_once() -> None:
     link.data_received(bytes.fromhex("32 08 0003 742f64 0007 00"))
     assert transport.writes == [bytes.fromhex("40 02 0007")]
     assert len(events) == 2  # Connected, then MessageReceived
+
+
+class Log:
+    """One list for a store's applies and a transport's writes, to check their order."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, object]] = []
+
+    def apply(self, records: object) -> None:
+        self.entries.append(("store", list(records)))  # type: ignore[call-overload]
+
+
+async def test_records_are_stored_before_the_bytes_that_depend_on_them_are_written() -> None:
+    from asyncmqtt.protocol.config import ClientConfig
+    from asyncmqtt.protocol.session import PublishAccepted, PublishSent, Session
+
+    log = Log()
+    conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
+    link = Link(conn, lambda events: None, log)
+    transport = RecordingTransport()
+    transport.write = lambda data: log.entries.append(("write", bytes(data)))  # type: ignore[method-assign]
+    link.connection_made(transport)
+    link.data_received(encode(ConnAck(False, 0), V5))
+    log.entries.clear()
+    handle = conn.publish("t", b"x", 1, now=link.now())
+    assert handle is not None
+    link.flush()
+    [(first, records), (second, _data)] = log.entries
+    assert (first, second) == ("store", "write")
+    assert [type(r) for r in records] == [PublishAccepted, PublishSent]  # type: ignore[attr-defined]
+
+
+async def test_a_link_without_recording_takes_no_records() -> None:
+    log = Log()
+    link = Link(ClientConnection(client_id="c"), lambda events: None, log)
+    link.connection_made(RecordingTransport())
+    assert log.entries == []
+
+
+async def test_acknowledgements_made_while_handling_events_go_out_in_the_same_write() -> None:
+    from asyncmqtt.protocol.config import ClientConfig
+    from asyncmqtt.protocol.events import MessageReceived
+    from asyncmqtt.protocol.packets import Publish
+
+    conn = ClientConnection(ClientConfig(client_id="c", manual_ack=True))
+
+    def acknowledge(events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                publish = event.publish
+                conn.acknowledge(publish.packet_id or 0, publish.qos, conn.number, 0.0)
+
+    link = Link(conn, acknowledge)
+    transport = RecordingTransport()
+    link.connection_made(transport)
+    link.data_received(encode(ConnAck(False, 0), V5))
+    transport.writes.clear()
+    link.data_received(
+        encode(Publish("a", b"1", 1, packet_id=1), V5)
+        + encode(Publish("a", b"2", 1, packet_id=2), V5)
+    )
+    assert transport.writes == [b"\x40\x02\x00\x01\x40\x02\x00\x02"]  # two PUBACKs, one write
