@@ -391,6 +391,8 @@ class Client:
                 future.set_result(event)
             else:
                 self._handle_event(event)
+        if self._router.unacknowledged:  # type: ignore[union-attr]
+            self._acknowledge_delivered()
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, PublishCompleted | PublishFailed):
@@ -400,7 +402,8 @@ class Client:
         elif isinstance(event, Connected):
             # Connected here, synchronously: a Disconnected in the same batch must see it.
             self._connected = True
-            self._get_router().connection_started()
+            conn = self._supervisor.conn
+            self._get_router().connection_started(0 if conn is None else conn.number)
             self._supervisor.connection_event(event)
         elif isinstance(event, Disconnected):
             if not self._supervisor.connection_event(event):  # (else: the attempt reports it)
@@ -433,15 +436,26 @@ class Client:
                 conn.withdraw(handle)
         self._waiters.connection_ended(event)
 
-    def _acknowledge(self, message: Message) -> None:
-        """The router delivered a QoS 1/2 message: acknowledge it to the broker."""
+    def _acknowledge_delivered(self) -> None:
+        """Acknowledge the messages the router delivered since the last time (see messages.py)."""
+        router = self._get_router()
+        count = router.unacknowledged
+        router.unacknowledged = 0
         conn = self._supervisor.conn
+        link = self._link
+        if count and conn is not None and link is not None:
+            conn.acknowledge_first(count, link.loop.time())
+
+    def _acknowledge(self, message: Message) -> None:
+        """The router delivered a message that came on an earlier network connection."""
+        conn = self._supervisor.conn
+        link = self._link
         if conn is not None:
-            link = self._link
             now = link.loop.time() if link is not None else 0.0
             conn.acknowledge(message.mid, message.qos, message._connection, now)
 
     def _flush(self) -> None:
+        self._acknowledge_delivered()
         link = self._link
         if link is not None:
             link.flush()

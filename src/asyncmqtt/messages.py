@@ -4,9 +4,13 @@ Theory of operation
 -------------------
 The link hands every received PUBLISH to ``Router.route`` synchronously, in the same callback
 that decoded it. The protocol core does not acknowledge QoS 1/2 messages by itself (the
-client runs it with ``manual_ack``): the router acknowledges each message once it is in the
-streams that want it, so an acknowledged message is always in a queue, never only in flight
-inside the client.
+client runs it with ``manual_ack``): a message is acknowledged once it is in the streams that
+want it, so an acknowledged message is always in a queue, never only in flight inside the
+client. Messages are delivered in arrival order, so the delivered ones awaiting their
+acknowledgement are always the oldest unacknowledged ones of their connection: the router only
+counts them (``unacknowledged``), and the client acknowledges that many with one call of the
+core per batch (``ClientConnection.acknowledge_first``). A message from a connection that has
+ended meanwhile is handed to ``acknowledge`` on its own (the core knows what that means).
 
 Where a message goes:
 
@@ -337,9 +341,11 @@ class MessageStream(AsyncIterator[Message]):
 class Router:
     """Routes each received message to the streams that want it (see the module docstring).
 
-    ``acknowledge(message)`` is called for each QoS 1/2 message once it is delivered (or
-    discarded by the documented policy); ``flush()`` writes those acknowledgements when they
-    were made outside the link's callbacks (a consumer made room for the backlog).
+    ``unacknowledged`` counts the QoS 1/2 messages of the current connection delivered (or
+    discarded by the documented policy) since the client last acknowledged; ``acknowledge``
+    takes a delivered message of an earlier connection; ``flush()`` has the client acknowledge
+    and write when messages were delivered outside the link's callbacks (a consumer made room
+    for the backlog).
     """
 
     __slots__ = (
@@ -355,10 +361,12 @@ class Router:
         "_readers_waiting",
         "_unfiltered",
         "backlog",
+        "connection",
         "everything",
         "everything_read",
         "gate",
         "status",
+        "unacknowledged",
     )
 
     def __init__(
@@ -374,6 +382,8 @@ class Router:
         self._acknowledge = acknowledge
         self._flush = flush
         self._logger = logger
+        self.connection = 0  # the number of the current network connection
+        self.unacknowledged = 0
         # Messages a full stream wants, and all after them, in arrival order, unacknowledged.
         self.backlog: deque[Message] = deque()
         self._held_qos0 = 0  # QoS 0 messages in the backlog
@@ -399,12 +409,12 @@ class Router:
         ):
             everything.put(message)  # the aiomqtt 2.x case: one stream of everything
             if message.qos:
-                self._acknowledge(message)
+                self.unacknowledged += 1
             return
         if self.backlog or not self._deliver(message):
             self._hold(message)
         elif message.qos:
-            self._acknowledge(message)
+            self.unacknowledged += 1
 
     def release(self) -> None:
         """Deliver what waits in the backlog, as far as the streams have room."""
@@ -412,11 +422,14 @@ class Router:
         acknowledged = False
         while backlog and self._deliver(backlog[0]):
             message = backlog.popleft()
-            if message.qos:
-                self._acknowledge(message)
-                acknowledged = True
-            else:
+            if not message.qos:
                 self._held_qos0 -= 1
+                continue
+            acknowledged = True
+            if message._connection == self.connection:
+                self.unacknowledged += 1
+            else:
+                self._acknowledge(message)
         if acknowledged:
             self._flush()
         if self.gate.paused and self._held_qos0 <= self._hold_limit // 2:
@@ -500,7 +513,9 @@ class Router:
         if self.backlog:
             self.release()
 
-    def connection_started(self) -> None:
+    def connection_started(self, number: int) -> None:
+        self.connection = number
+        self.unacknowledged = 0
         self.status.connected = True
         self.status.cause = None
         self.status.reported = False

@@ -24,28 +24,45 @@ class Switch:
 
 
 class Harness:
+    """A Router, and the client's part: acknowledging what it counts as delivered."""
+
     def __init__(self, limit: int | None) -> None:
-        self.acked: list[int] = []
+        self.received: list[int] = []  # packet ids of QoS 1/2 messages, in arrival order
+        self.acknowledged = 0  # how many of them the client acknowledged, oldest first
+        self.stale: list[int] = []  # acknowledged on their own (an earlier connection's)
         self.flushes = 0
         self.router = Router(
             asyncio.Queue,
             limit,
             logging.getLogger("asyncmqtt"),
-            acknowledge=lambda message: self.acked.append(message.mid),
+            acknowledge=lambda message: self.stale.append(message.mid),
             flush=self._flush,
         )
         self.switch = Switch()
         self.router.gate.attach(self.switch)
-        self.router.connection_started()
+        self.router.connection_started(1)
         self.make = MessageFactory()
+
+    @property
+    def acked(self) -> list[int]:
+        return self.received[: self.acknowledged]
+
+    def _acknowledge_delivered(self) -> None:
+        self.acknowledged += self.router.unacknowledged
+        self.router.unacknowledged = 0
 
     def _flush(self) -> None:
         self.flushes += 1
+        self._acknowledge_delivered()
 
-    def send(self, *mids: int, qos: int = 1, topic: str = "t") -> None:
+    def send(self, *mids: int, qos: int = 1, topic: str = "t", connection: int = 1) -> None:
+        """One batch from the link: route each message, then acknowledge (as the client)."""
         for mid in mids:
             packet = Publish(topic, str(mid).encode(), qos, packet_id=mid if qos else None)
-            self.router.route(self.make(packet, 1))
+            if qos:
+                self.received.append(mid)
+            self.router.route(self.make(packet, connection))
+        self._acknowledge_delivered()
 
 
 async def take(harness: Harness, count: int) -> list[bytes]:
@@ -139,3 +156,13 @@ async def test_messages_no_stream_wants_are_acknowledged_and_discarded_by_the_po
     router.open_filtered("a", router.new_stream(None))
     harness.send(7, topic="b")  # client.messages is not being read: discarded, with a log
     assert harness.acked == [7] and len(router.everything) == 0
+
+
+async def test_a_delivered_message_of_an_earlier_connection_is_acknowledged_on_its_own() -> None:
+    harness = Harness(1)
+    harness.send(1, 2)
+    harness.router.connection_started(2)  # a reconnect: message 2 still waits
+    harness.send(3, connection=2)
+    assert await take(harness, 3) == [b"1", b"2", b"3"]
+    assert harness.stale == [2]  # the core decides what acknowledging it means now
+    assert harness.acknowledged == 2  # messages 1 (connection 1) and 3 (connection 2)

@@ -345,3 +345,29 @@ def test_resends_that_wait_go_ahead_of_publishes_already_waiting() -> None:
     sent = broker.received()
     assert [(p.payload, p.dup) for p in sent] == [(b"\x01", True), (b"queued", False)]  # type: ignore[union-attr]
     assert queued is not None and queued.written
+
+
+def test_acknowledge_first_acknowledges_the_oldest_in_one_call() -> None:
+    conn, broker = manual()
+    broker.send(
+        Publish("a", b"1", 1, packet_id=1),
+        Publish("a", b"2", 2, packet_id=2),
+        Publish("a", b"3", 1, packet_id=3),
+        Publish("a", b"4", 1, packet_id=4),
+    )
+    conn.acknowledge_first(1, 2.0)
+    assert broker.received() == [PubAck(1)]
+    conn.acknowledge(4, 1, conn.number, 2.0)  # early: held back behind message 3
+    conn.acknowledge_first(1, 2.0)
+    assert broker.received() == [PubRec(2)]
+    assert conn.session.inbound_qos2 == {2}
+    conn.acknowledge_first(1, 2.0)  # message 3, and the early acknowledgement of 4 with it
+    assert broker.received() == [PubAck(3), PubAck(4)]
+
+
+def test_acknowledge_first_on_an_ended_connection_sends_nothing() -> None:
+    conn, broker = manual()
+    broker.send(Publish("a", b"1", 1, packet_id=1))
+    conn.receive_eof(2.0)
+    conn.acknowledge_first(1, 2.0)
+    assert broker.received() == []

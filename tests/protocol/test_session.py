@@ -265,6 +265,13 @@ def test_restore_refuses_what_is_not_a_record() -> None:
         Session.restore(["nonsense"])  # type: ignore[list-item]
 
 
+def test_packet_ids_skip_those_in_use_and_wrap() -> None:
+    session = Session()
+    assert [session.allocate_packet_id() for _ in range(2)] == [1, 2]
+    session.next_packet_id = 65535
+    assert session.allocate_packet_id({65535: None}, {1: None}) == 2
+
+
 def test_all_packet_ids_in_use_is_an_error() -> None:
     session = Session()
     with pytest.raises(MqttError, match="65535 packet identifiers"):

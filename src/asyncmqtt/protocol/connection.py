@@ -109,8 +109,10 @@ from .packets import (
 )
 from .properties import NO_PROPERTIES, Properties
 from .session import (
+    MAX_PACKET_ID,
     InboundQoS2Received,
     InboundQoS2Released,
+    PublishAccepted,
     PublishEnded,
     PublishHandle,
     PublishReleased,
@@ -165,6 +167,7 @@ class ClientConnection:
         "_effective_keep_alive",
         "_events",
         "_inbound_aliases",
+        "_inbound_qos2",
         "_last_received",
         "_last_sent",
         "_manual_ack",
@@ -173,6 +176,7 @@ class ClientConnection:
         "_outgoing",
         "_ping_deadline",
         "_reauthenticating",
+        "_receive_maximum",
         "_resends",
         "_sent_clean_start",
         "_subscribes",
@@ -211,7 +215,10 @@ class ClientConnection:
         self.number = 0  # which of the session's network connections this is (from connect)
         self._v5 = config.v5
         self._manual_ack = config.manual_ack
-        self._outgoing = session.outgoing  # (the same dict: the hot path reads it often)
+        # (The session's own containers: the hot path reads them often.)
+        self._outgoing = session.outgoing
+        self._inbound_qos2 = session.inbound_qos2
+        self._receive_maximum = config.receive_maximum
         self._decoder = self._new_decoder()
         self._out: list[bytes] = []
         self._events: list[Event] = []
@@ -403,26 +410,31 @@ class ClientConnection:
             return None
         session = self.session
         pending = session.pending
-        if (
+        queue = (
             pending  # (first: a busy publisher mostly finds others waiting)
             or self.state is not ConnectionState.CONNECTED
             or len(self._outgoing) >= min(server.receive_maximum, self.config.max_inflight)
+        )
+        # No Receive Maximum slot: it is queued, but what writing it later would raise is
+        # raised now. A PUBLISH without properties and limits is surely encodable: no trial.
+        if queue and (
+            properties is not NO_PROPERTIES
+            or server.maximum_packet_size is not None
+            or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
         ):
-            # No Receive Maximum slot: queue it, but raise now what writing it later would.
-            # A PUBLISH without properties and limits is surely encodable, so it skips the try.
-            if (
-                properties is not NO_PROPERTIES
-                or server.maximum_packet_size is not None
-                or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
-            ):
-                self._encode_publish(packet._replace(packet_id=1), check_only=True)
-            handle = session.new_handle(packet)
-            if pending is None:
-                pending = session.pending = deque()
-            pending.append(handle)
-        else:
-            handle = session.new_handle(packet)
+            self._encode_publish(packet._replace(packet_id=1), check_only=True)
+        # The publish enters the session (``Session.new_handle``, inline: the hot path).
+        number = session.next_number
+        session.next_number = number + 1
+        handle = PublishHandle(packet, number)
+        if session.recording:
+            session.records.append(PublishAccepted(number, packet))
+        if not queue:
             self._write_publish(handle, now)
+        elif pending is None:
+            session.pending = deque((handle,))
+        else:
+            pending.append(handle)
         return handle
 
     def withdraw(self, handle: PublishHandle) -> bool:
@@ -531,6 +543,24 @@ class ClientConnection:
             raise ValueError(f"no received message with packet id {packet_id} awaits acknowledging")
         self._acked.add(packet_id)
         self._flush_acks(now)
+
+    def acknowledge_first(self, count: int, now: float) -> None:
+        """Acknowledge the ``count`` oldest unacknowledged messages of this connection
+        (``manual_ack`` only): what a driver that delivers in arrival order calls once per
+        batch, instead of ``acknowledge`` per message."""
+        if self.state is not ConnectionState.CONNECTED:
+            return  # (the broker resends them, if it kept the session)
+        unacked = self._unacked
+        out = self._out
+        for _ in range(count):
+            packet_id, qos = unacked.popleft()
+            if qos == 1:
+                out.append(_PUBACK + packet_id.to_bytes(2))
+            else:
+                self._send_ack(packet_id, 2)
+        self._last_sent = now
+        if self._acked:
+            self._flush_acks(now)
 
     def _flush_acks(self, now: float) -> None:
         unacked, acked = self._unacked, self._acked
@@ -656,13 +686,20 @@ class ClientConnection:
             return
         packet_id: int = packet.packet_id  # type: ignore[assignment]
         if self._manual_ack:
-            self._hold_for_acknowledgement(packet, packet_id, qos, now)
+            unacked = self._unacked
+            limit = self._receive_maximum
+            # (65535 unacknowledged is beyond what packet ids allow: no need to count then.)
+            if qos == 1 and (limit == 65535 or len(unacked) + len(self._inbound_qos2) < limit):
+                unacked.append((packet_id, 1))  # (the usual case, inline)
+                self._events.append(_new_tuple(MessageReceived, (packet,)))
+            else:
+                self._hold_for_acknowledgement(packet, packet_id, qos, now)
             return
         if qos == 1:
             self._events.append(_new_tuple(MessageReceived, (packet,)))
             self._out.append(_PUBACK + packet_id.to_bytes(2))
         else:
-            inbound_qos2 = self.session.inbound_qos2
+            inbound_qos2 = self._inbound_qos2
             if packet_id not in inbound_qos2:
                 self._check_receive_maximum(len(inbound_qos2))
                 self._events.append(_new_tuple(MessageReceived, (packet,)))
@@ -688,14 +725,14 @@ class ClientConnection:
                 # acknowledgement, when it comes, answers this retransmission.
                 self._unacked.append((packet_id, 2))
                 return
-        self._check_receive_maximum(len(self._unacked) + len(session.inbound_qos2))
+        self._check_receive_maximum(len(self._unacked) + len(self._inbound_qos2))
         if qos == 2:
             session.inbound_unacked[packet_id] = [self.number, False]
         self._unacked.append((packet_id, qos))
         self._events.append(_new_tuple(MessageReceived, (packet,)))
 
     def _check_receive_maximum(self, unacknowledged: int) -> None:
-        limit = self.config.receive_maximum
+        limit = self._receive_maximum
         if unacknowledged >= limit:
             raise ReceiveMaximumExceededError(
                 f"the broker sent more than our Receive Maximum of {limit} "
@@ -1151,14 +1188,17 @@ class ClientConnection:
         limit = self._inflight_limit()
         pending = self.session.pending
         outgoing = self._outgoing
+        maximum_qos = self.server.maximum_qos
         while pending and len(outgoing) - self._resends < limit:
             handle = pending.popleft()
+            if handle.packet.qos > maximum_qos:  # (the broker's limit dropped since the call)
+                if handle.packet_id is not None:
+                    self._resends -= 1
+                self._refuse_by_limits(handle)
+                continue
             if handle.packet_id is not None:  # a resend that waited for a slot
                 self._resends -= 1
-                if not self._refuse_by_limits(handle):
-                    self._resend(handle, now)
-                continue
-            if self._refuse_by_limits(handle):
+                self._resend(handle, now)
                 continue
             try:
                 self._write_publish(handle, now)
@@ -1168,7 +1208,16 @@ class ClientConnection:
                 self._fail_publish(handle, MqttError(str(error)))
 
     def _allocate_packet_id(self) -> int:
-        return self.session.allocate_packet_id(self._subscribes, self._unsubscribes)
+        session = self.session
+        packet_id = session.next_packet_id
+        if (
+            packet_id in self._outgoing
+            or packet_id in self._subscribes
+            or packet_id in self._unsubscribes
+        ):
+            return session.allocate_packet_id(self._subscribes, self._unsubscribes)
+        session.next_packet_id = packet_id % MAX_PACKET_ID + 1  # (the common case, inline)
+        return packet_id
 
     def _fail(self, error: ProtocolError, now: float) -> None:
         """The peer broke the protocol: tell it why (MQTT 5) and end the connection."""

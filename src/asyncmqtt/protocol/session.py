@@ -194,11 +194,11 @@ class Session:
     """
 
     __slots__ = (
-        "_next_number",
         "client_id",
         "connections",
         "inbound_qos2",
         "inbound_unacked",
+        "next_number",
         "next_packet_id",
         "outgoing",
         "pending",
@@ -225,7 +225,7 @@ class Session:
         self.subscriptions: dict[str, SubscriptionAdded] = {}
         self.recording = recording
         self.records: list[SessionRecord] = []
-        self._next_number = 1
+        self.next_number = 1  # numbers publishes in the records
 
     # ------------------------------------------------------------------ records
 
@@ -266,7 +266,7 @@ class Session:
         for record in records:
             if isinstance(record, PublishAccepted):
                 handles[record.number] = PublishHandle(record.publish, record.number)
-                session._next_number = max(session._next_number, record.number + 1)
+                session.next_number = max(session.next_number, record.number + 1)
             elif isinstance(record, PublishSent):
                 handle = handles[record.number]
                 handle.packet_id = record.packet_id
@@ -316,8 +316,8 @@ class Session:
 
     def new_handle(self, packet: Publish) -> PublishHandle:
         """A QoS 1/2 publish enters the session (recorded)."""
-        number = self._next_number
-        self._next_number = number + 1
+        number = self.next_number
+        self.next_number = number + 1
         handle = PublishHandle(packet, number)
         if self.recording:
             self.records.append(PublishAccepted(number, packet))
