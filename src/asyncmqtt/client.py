@@ -437,21 +437,23 @@ class Client:
         self._waiters.connection_ended(event)
 
     def _acknowledge_delivered(self) -> None:
-        """Acknowledge the messages the router delivered since the last time (see messages.py)."""
+        """Acknowledge the messages the router delivered since the last time (see messages.py).
+
+        (The link may not be ``self._link`` yet: a broker's first messages can arrive before
+        the connect attempt has resumed, so only the connection and the loop are used here.)
+        """
         router = self._get_router()
         count = router.unacknowledged
         router.unacknowledged = 0
         conn = self._supervisor.conn
-        link = self._link
-        if count and conn is not None and link is not None:
-            conn.acknowledge_first(count, link.loop.time())
+        if count and conn is not None:
+            conn.acknowledge_first(count, asyncio.get_running_loop().time())
 
     def _acknowledge(self, message: Message) -> None:
         """The router delivered a message that came on an earlier network connection."""
         conn = self._supervisor.conn
-        link = self._link
         if conn is not None:
-            now = link.loop.time() if link is not None else 0.0
+            now = asyncio.get_running_loop().time()
             conn.acknowledge(message.mid, message.qos, message._connection, now)
 
     def _flush(self) -> None:

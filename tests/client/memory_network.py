@@ -109,8 +109,12 @@ class MemoryTransport(asyncio.Transport):
 class MemoryBroker:
     """Answers each packet the client sends with what ``answer`` returns (see module doc)."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, *, slow_open: bool = False) -> None:
         self.answer = answer
+        # slow_open: the opener returns one loop turn after the connection is made, so what
+        # the broker answers at once reaches the client before its connect attempt resumes
+        # (as on uvloop, which calls data_received before the awaiting task runs again).
+        self.slow_open = slow_open
         self.received: list[Packet] = []
         self.connections: list[MemoryTransport] = []
         self.version = ProtocolVersion.V5
@@ -122,6 +126,8 @@ class MemoryBroker:
         transport = MemoryTransport(link, self)
         self.connections.append(transport)
         link.connection_made(transport)
+        if self.slow_open:
+            await asyncio.sleep(0)  # (one loop turn: the scenario described above)
         return transport, link
 
     def connects(self) -> list[Connect]:

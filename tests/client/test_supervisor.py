@@ -14,7 +14,7 @@ from asyncmqtt import Client, MqttConnectError, Properties, ProtocolVersion
 from asyncmqtt._link import Link
 from asyncmqtt._supervisor import Supervisor
 from asyncmqtt.protocol.events import Connected, Disconnected, Event
-from asyncmqtt.protocol.packets import ConnAck, Connect, Packet
+from asyncmqtt.protocol.packets import ConnAck, Connect, Packet, PubAck, Publish
 from asyncmqtt.protocol.session import Session
 
 T = TypeVar("T")
@@ -155,3 +155,23 @@ def test_when_both_versions_are_refused_the_3_1_1_error_is_raised() -> None:
     with pytest.raises(MqttConnectError, match="0x05 NOT_AUTHORIZED"):
         run(supervisor.connect())
     assert supervisor.link is None
+
+
+def test_messages_arriving_with_connack_before_the_attempt_resumes_are_acknowledged() -> None:
+    def answer(packet: Packet) -> list[Packet | bytes] | None:
+        if isinstance(packet, Connect):
+            return [ConnAck(True, 0), Publish("t", b"queued", 1, packet_id=1)]
+        return None
+
+    broker = MemoryBroker(answer, slow_open=True)
+    client = Client("broker.example", identifier="me", clean_start=False)
+    client._supervisor._open = broker.opener
+
+    async def receive() -> bytes:
+        async with client:
+            message = await anext(client.messages)
+            return message.payload
+
+    payload, _ = run(receive())
+    assert payload == b"queued"
+    assert PubAck(1) in broker.received  # acknowledged: the broker will not send it again
