@@ -51,3 +51,11 @@ def test_values_match_aiomqtt() -> None:
     assert [int(v) for v in asyncmqtt.ProtocolVersion] == [3, 4, 5]
     assert [int(q) for q in asyncmqtt.QoS] == [0, 1, 2]
     assert asyncmqtt.CLEAN_START_FIRST_ONLY == 3
+
+
+def test_session_lost_policy_is_a_client_choice() -> None:
+    policy = asyncmqtt.SessionLostPolicy
+    assert asyncmqtt.Client("h")._options.config.session_lost_policy is policy.RESEND
+    for given in (policy.FAIL, "fail"):
+        client = asyncmqtt.Client("h", session_lost_policy=given)  # type: ignore[arg-type]
+        assert client._options.config.session_lost_policy is policy.FAIL

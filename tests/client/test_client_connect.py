@@ -662,6 +662,7 @@ def test_client_can_be_made_outside_a_running_loop() -> None:
         ({"max_queued_outgoing_messages": -1}, ValueError, "max_queued_outgoing_messages"),
         ({"max_inflight_messages": 0}, ValueError, "max_inflight_messages=0"),
         ({"max_concurrent_outgoing_calls": 0}, ValueError, "max_concurrent_outgoing_calls=0"),
+        ({"session_lost_policy": "drop"}, ValueError, "session_lost_policy='drop' is not a"),
         ({"properties": {"a": 1}}, TypeError, "properties"),
         ({"properties": Properties(topic_alias=3)}, ValueError, "topic_alias"),
         (
