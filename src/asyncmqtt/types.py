@@ -6,21 +6,21 @@ the same bytes: ``str`` is encoded as UTF-8, ``int`` and ``float`` (``bool`` inc
 ``int``) as the UTF-8 text of ``str(value)``, ``None`` as the empty payload, and ``bytes`` /
 ``bytearray`` as they are. Anything else is a ``TypeError``.
 
-MQTT 5 properties are ``asyncmqtt.Properties`` values; ``check_properties`` says clearly when a
-property does not belong to the packet it is given for.
+MQTT 5 properties are ``asyncmqtt.Properties`` values; the core's ``check_properties``
+(re-exported here) says clearly when a property does not belong to the packet it is given for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 from ._checks import CLEAN_START_FIRST_ONLY
 from .protocol.checks import check_bool, check_qos
-from .protocol.enums import PacketType, ProtocolVersion, QoS, RetainHandling
+from .protocol.enums import ProtocolVersion, QoS, RetainHandling
 from .protocol.packets import Subscription, WillMessage
-from .protocol.properties import NO_PROPERTIES, WILL, Properties
+from .protocol.properties import WILL, Properties, check_properties
 from .protocol.topics import validate_topic_filter, validate_topic_name
 from .topics import Topic, TopicLike, Wildcard, WildcardLike
 from .transports import ProxySettings, ProxyType, SocketOption, TLSParameters
@@ -86,32 +86,6 @@ def filter_text(topic_filter: object) -> str:
         f"a topic filter must be a str or a Wildcard, got "
         f"{type(topic_filter).__name__}: {topic_filter!r}"
     )
-
-
-_PLACE_NAMES: Final = {WILL: "will"} | {kind: kind.name for kind in PacketType}
-
-
-def check_properties(properties: object, packet: int, *, what: str) -> Properties:
-    """``properties`` (None meaning none) checked to belong to ``packet`` (a PacketType or WILL).
-
-    ``what`` names the call in error messages, e.g. "publish()". Protocol-version checks are
-    the caller's: it knows the version.
-    """
-    if properties is None:
-        return NO_PROPERTIES
-    if not isinstance(properties, Properties):
-        raise TypeError(
-            f"properties of {what} must be an asyncmqtt.Properties, "
-            f"got {type(properties).__name__}: {properties!r}"
-        )
-    for spec, _value in properties.present():
-        if packet not in spec.packets:
-            allowed = ", ".join(sorted(_PLACE_NAMES[p] for p in spec.packets))
-            raise ValueError(
-                f"property {spec.name} does not belong in {what} ({_PLACE_NAMES[packet]}); "
-                f"it may appear only in: {allowed}"
-            )
-    return properties
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 from .enums import PacketType
 
 __all__ = (
+    "check_properties",
     "NO_PROPERTIES",
     "PROPERTY_SPECS",
     "PROPERTY_SPECS_BY_NAME",
@@ -399,3 +400,29 @@ _SPECS_IN_FIELD_ORDER: Final = tuple(PROPERTY_SPECS_BY_NAME[f.name] for f in fie
 
 NO_PROPERTIES: Final = Properties()
 """The shared empty value: packets without properties all point at it."""
+
+
+_PLACE_NAMES: Final = {WILL: "will"} | {kind: kind.name for kind in PacketType}
+
+
+def check_properties(properties: object, packet: int, *, what: str) -> Properties:
+    """``properties`` (None meaning none) checked to belong to ``packet`` (a PacketType or WILL).
+
+    ``what`` names the call in error messages, e.g. "publish()". Protocol-version checks are
+    the caller's: it knows the version.
+    """
+    if properties is None:
+        return NO_PROPERTIES
+    if not isinstance(properties, Properties):
+        raise TypeError(
+            f"properties of {what} must be an asyncmqtt.Properties, "
+            f"got {type(properties).__name__}: {properties!r}"
+        )
+    for spec, _value in properties.present():
+        if packet not in spec.packets:
+            allowed = ", ".join(sorted(_PLACE_NAMES[p] for p in spec.packets))
+            raise ValueError(
+                f"property {spec.name} does not belong in {what} ({_PLACE_NAMES[packet]}); "
+                f"it may appear only in: {allowed}"
+            )
+    return properties
