@@ -10,10 +10,16 @@ Unlike aiomqtt, validation and matching follow the specification to the letter (
 in ``protocol.topics``): lengths are counted in UTF-8 bytes, the null character is refused,
 ``$SYS/...`` topics are not matched by filters starting with a wildcard, and shared
 subscriptions ``$share/{group}/{filter}`` are checked and match by their inner filter.
+
+Errors are aiomqtt's types with aiomqtt's openings, followed by the rule that was broken:
+``ValueError("Invalid topic: ...")`` / ``ValueError("Invalid wildcard: ...")`` for a value
+that breaks a rule, ``TypeError("Topic must be of type str, ...")`` /
+``TypeError("Wildcard must be of type str, ...")`` for a value that is not a ``str``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -36,7 +42,7 @@ class Wildcard:
         return self.value
 
     def __post_init__(self) -> None:
-        validate_topic_filter(self.value)
+        _validate(validate_topic_filter, self.value, "wildcard")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +54,34 @@ class Topic(Wildcard):
     """
 
     def __post_init__(self) -> None:
-        validate_topic_name(self.value)
+        _validate(validate_topic_name, self.value, "topic")
 
     def matches(self, wildcard: WildcardLike) -> bool:
         """Whether a subscription to ``wildcard`` receives messages published to this topic.
 
-        A ``str`` is validated as a topic filter first (``ValueError`` if it is not one).
+        A ``str`` is validated as a topic filter first, as ``Wildcard(wildcard)`` would be.
         """
         if isinstance(wildcard, Wildcard):
             topic_filter = wildcard.value
         else:
-            validate_topic_filter(wildcard)
+            _validate(validate_topic_filter, wildcard, "wildcard")
             topic_filter = wildcard
         return matches(topic_filter, self.value)
+
+
+def _validate(check: Callable[[str], None], value: str, kind: str) -> None:
+    """Run ``check`` on ``value``; raise its error again with aiomqtt's opening for ``kind``.
+
+    The core's error says nothing the new one does not, so it is not chained.
+    """
+    try:
+        check(value)
+    except ValueError as exc:
+        raise ValueError(f"Invalid {kind}: {exc}") from None
+    except TypeError:
+        raise TypeError(
+            f"{kind.capitalize()} must be of type str, not {type(value).__name__}: {value!r}"
+        ) from None
 
 
 TopicLike: TypeAlias = str | Topic

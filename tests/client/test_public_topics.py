@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+from collections.abc import Callable
 
 import pytest
 
@@ -66,9 +67,11 @@ def test_invalid_topic_raises_value_error(value: str, rule: str) -> None:
     with pytest.raises(ValueError) as caught:
         Topic(value)
     message = str(caught.value)
-    assert message.startswith("topic name ")
+    # aiomqtt's opening, then our detail: the rule and the value.
+    assert message.startswith("Invalid topic: topic name ")
     assert rule in message
     assert repr(value)[:20] in message
+    assert caught.value.__cause__ is None
 
 
 @pytest.mark.parametrize(
@@ -86,8 +89,10 @@ def test_invalid_topic_raises_value_error(value: str, rule: str) -> None:
 def test_invalid_wildcard_raises_value_error(value: str, rule: str) -> None:
     with pytest.raises(ValueError) as caught:
         Wildcard(value)
-    assert rule in str(caught.value)
-    assert repr(value) in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith("Invalid wildcard: ")
+    assert rule in message
+    assert repr(value) in message
 
 
 @pytest.mark.parametrize("cls", [Topic, Wildcard])
@@ -95,7 +100,26 @@ def test_invalid_wildcard_raises_value_error(value: str, rule: str) -> None:
 def test_non_str_raises_type_error(cls: type[Wildcard], value: object) -> None:
     with pytest.raises(TypeError) as caught:
         cls(value)  # type: ignore[arg-type]
-    assert f"must be a str, not {type(value).__name__}" in str(caught.value)
+    # aiomqtt: "Topic must be of type str" / "Wildcard must be of type str".
+    expected = f"{cls.__name__} must be of type str, not {type(value).__name__}: {value!r}"
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("make", "opening"),
+    [
+        (lambda: Topic("a/+"), "Invalid topic: "),
+        (lambda: Topic(""), "Invalid topic: "),
+        (lambda: Wildcard("a/#/b"), "Invalid wildcard: "),
+        (lambda: Wildcard(""), "Invalid wildcard: "),
+        (lambda: Topic("a").matches("a/b#"), "Invalid wildcard: "),
+    ],
+)
+def test_error_texts_open_as_aiomqtt_s(make: Callable[[], object], opening: str) -> None:
+    # Code that checks aiomqtt's wording (or only the type) keeps working.
+    with pytest.raises(ValueError) as caught:
+        make()
+    assert str(caught.value).startswith(opening)
 
 
 @pytest.mark.parametrize(
@@ -135,9 +159,9 @@ def test_matches_accepts_a_topic() -> None:
 
 
 def test_matches_validates_a_str_filter() -> None:
-    with pytest.raises(ValueError, match="'#' only as the whole last level"):
+    with pytest.raises(ValueError, match=r"^Invalid wildcard: .*'#' only as the whole last level"):
         Topic("a/b").matches("a/#/b")
-    with pytest.raises(TypeError, match="topic filter must be a str, not int"):
+    with pytest.raises(TypeError, match=r"^Wildcard must be of type str, not int"):
         Topic("a/b").matches(5)  # type: ignore[arg-type]
 
 
@@ -169,5 +193,5 @@ def test_pickle_and_copy_round_trip(value: Wildcard) -> None:
 
 
 def test_replace_validates_again() -> None:
-    with pytest.raises(ValueError, match="must not contain the wildcards"):
+    with pytest.raises(ValueError, match=r"^Invalid topic: .*must not contain the wildcards"):
         dataclasses.replace(Topic("a"), value="a/+")
