@@ -15,6 +15,7 @@ from asyncmqtt.protocol.events import (
     MessageReceived,
     PublishCompleted,
     PublishFailed,
+    SubscriptionsRestored,
 )
 from asyncmqtt.protocol.packets import (
     ConnAck,
@@ -24,6 +25,8 @@ from asyncmqtt.protocol.packets import (
     Publish,
     PubRec,
     PubRel,
+    SubAck,
+    Subscription,
 )
 from asyncmqtt.protocol.properties import Properties
 from asyncmqtt.protocol.session import PublishHandle, Session
@@ -371,3 +374,101 @@ def test_acknowledge_first_on_an_ended_connection_sends_nothing() -> None:
     conn.receive_eof(2.0)
     conn.acknowledge_first(1, 2.0)
     assert broker.received() == []
+
+
+# ---------------------------------------------------------------- offline QoS 0, restoring
+
+
+def test_qos0_made_offline_waits_in_order_and_is_written_on_the_next_connection() -> None:
+    conn, _old, _handles = in_flight(0, queue_qos0_offline=True, max_inflight=1)
+    conn.receive_eof(2.0)
+    conn.events_received()
+    first = conn.publish("t", b"a", now=3.0)
+    conn.publish("t", b"b", qos=1, now=3.0)
+    conn.publish("t", b"c", qos=1, now=3.0)
+    fourth = conn.publish("t", b"d", now=3.0)
+    assert first is not None and fourth is not None and conn.session.queued_qos0 == 2
+    again, broker, events = handover(conn)
+    # QoS 0 takes no Receive Maximum slot, but keeps its place: "d" waits behind "c", which
+    # waits for the one slot (max_inflight=1) that "b" took.
+    assert [(p.payload, p.qos) for p in broker.received()] == [(b"a", 0), (b"b", 1)]  # type: ignore[union-attr]
+    assert [e.handle for e in events if isinstance(e, PublishCompleted)] == [first]
+    assert again.publish("t", b"later", now=11.0) is not None  # behind the waiting QoS 0
+    done = broker.send(PubAck(1))
+    assert [p.payload for p in broker.received()] == [b"c", b"d", b"later"]  # type: ignore[union-attr]
+    assert fourth in [e.handle for e in done]  # type: ignore[union-attr]
+    assert again.session.queued_qos0 == 0
+    assert again.publish("t", b"now", now=12.0) is None  # nothing waits: written at once
+
+
+def test_qos0_offline_raises_unless_asked_to_queue_and_is_never_recorded() -> None:
+    conn = ClientConnection(ClientConfig(client_id="c"))
+    with pytest.raises(MqttError, match="cannot publish with QoS 0 while idle"):
+        conn.publish("t", b"x", now=0.0)
+    config = ClientConfig(client_id="c", queue_qos0_offline=True)
+    recording = ClientConnection(config, Session(recording=True))
+    handle = recording.publish("t", b"x", now=0.0)
+    assert handle is not None and recording.session.records == []
+    assert recording.session.snapshot() == []
+    assert recording.withdraw(handle) and recording.session.queued_qos0 == 0
+    assert recording.session.records == []
+
+
+def test_a_queued_qos0_that_no_longer_fits_fails() -> None:
+    config = ClientConfig(client_id="c", queue_qos0_offline=True)
+    conn = ClientConnection(config)
+    handle = conn.publish("t", b"x" * 500, now=0.0)
+    broker = FakeBroker(conn)
+    events = broker.connect(properties=Properties(maximum_packet_size=100))
+    [failed] = [e for e in events if isinstance(e, PublishFailed)]
+    assert failed.handle is handle and "maximum packet size" in str(failed.error)
+
+
+def restoring(**options: object) -> tuple[ClientConnection, FakeBroker]:
+    conn, broker = connected(
+        client_id="c", clean_start=False, restore_subscriptions=True, **options
+    )
+    with_id = Properties(subscription_identifiers=(7,))
+    first = conn.subscribe([Subscription("a/#", 1), Subscription("b", 2)], with_id, now=1.0)
+    second = conn.subscribe([Subscription("c", 0, no_local=True)], now=1.0)
+    broker.send(SubAck(first, (1, 2)), SubAck(second, (0,)))
+    broker.received()
+    return conn, broker
+
+
+def test_subscriptions_are_restored_when_the_broker_lost_the_session() -> None:
+    conn, _ = restoring()
+    again, broker, events = handover(conn, session_present=False)
+    assert isinstance(events[-1], Connected)
+    sent = broker.received()
+    assert [(p.subscriptions, p.properties) for p in sent] == [  # type: ignore[union-attr]
+        (
+            (Subscription("a/#", 1), Subscription("b", 2)),
+            Properties(subscription_identifiers=(7,)),
+        ),
+        ((Subscription("c", 0, no_local=True),), Properties()),
+    ]
+    first, second = (p.packet_id for p in sent)  # type: ignore[union-attr]
+    events = broker.send(SubAck(first, (1, 0x87)), SubAck(second, (0,)))
+    assert events == [
+        SubscriptionsRestored(("a/#",), (("b", 0x87),)),
+        SubscriptionsRestored(("c",)),
+    ]
+    assert set(again.session.subscriptions) == {"a/#", "c"}  # "b" refused: no longer held
+
+
+def test_subscriptions_are_not_restored_when_the_broker_kept_them() -> None:
+    conn, _ = restoring()
+    _again, broker, _events = handover(conn, session_present=True)
+    assert broker.received() == []
+
+
+def test_subscriptions_that_no_longer_fit_are_reported_not_kept() -> None:
+    conn, _ = restoring()
+    again, broker, events = handover(conn, session_present=False, maximum_packet_size=12)
+    restored = [e for e in events if isinstance(e, SubscriptionsRestored)]
+    assert restored == [SubscriptionsRestored((), (("a/#", 0x80), ("b", 0x80)))]
+    assert [p.subscriptions for p in broker.received()] == [  # type: ignore[union-attr]
+        (Subscription("c", 0, no_local=True),)
+    ]
+    assert set(again.session.subscriptions) == {"c"}

@@ -79,6 +79,8 @@ class ClientSettings(TypedDict, total=False):
     session_lost_policy: SessionLostPolicy
     authenticator: Authenticator | None
     manual_ack: bool
+    queue_qos0_offline: bool
+    restore_subscriptions: bool
 
 
 _LIMIT_PROPERTIES = ("receive_maximum", "maximum_packet_size", "topic_alias_maximum")
@@ -97,6 +99,9 @@ class ClientConfig:
     Receive Maximum). ``properties`` are further CONNECT properties (session expiry interval,
     user properties, request flags). ``manual_ack``: QoS 1/2 messages received are acknowledged
     only when the driving layer calls ``ClientConnection.acknowledge``, in arrival order.
+    ``queue_qos0_offline``: a QoS 0 publish made while not connected waits in the session's
+    queue (as QoS 1/2 ones always do) instead of raising. ``restore_subscriptions``: when the
+    broker comes back without the session, subscribe again to what the session held.
     """
 
     client_id: str = ""
@@ -115,6 +120,8 @@ class ClientConfig:
     session_lost_policy: SessionLostPolicy = SessionLostPolicy.RESEND
     authenticator: Authenticator | None = None
     manual_ack: bool = False
+    queue_qos0_offline: bool = False
+    restore_subscriptions: bool = False
     # The CONNECT packet these settings make (without authentication data, which the
     # authenticator gives per connection); encoded once here, so that a bad field fails now.
     connect_packet: Connect = field(init=False, repr=False, compare=False)
@@ -133,6 +140,8 @@ class ClientConfig:
             check_int("maximum_packet_size", self.maximum_packet_size, 2, MAX_PACKET_SIZE)
         check_bool(self.outgoing_topic_aliases, "outgoing_topic_aliases")
         check_bool(self.manual_ack, "manual_ack")
+        check_bool(self.queue_qos0_offline, "queue_qos0_offline")
+        check_bool(self.restore_subscriptions, "restore_subscriptions")
         policy = self.session_lost_policy
         if not isinstance(policy, SessionLostPolicy):
             raise TypeError(f"session_lost_policy must be a SessionLostPolicy, got {show(policy)}")

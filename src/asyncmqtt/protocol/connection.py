@@ -87,6 +87,7 @@ from .events import (
     Reauthenticated,
     ServerSettings,
     SubscribeCompleted,
+    SubscriptionsRestored,
     UnsubscribeCompleted,
 )
 from .packets import (
@@ -178,6 +179,7 @@ class ClientConnection:
         "_reauthenticating",
         "_receive_maximum",
         "_resends",
+        "_restoring",
         "_sent_clean_start",
         "_subscribes",
         "_unacked",
@@ -228,6 +230,7 @@ class ClientConnection:
         self._unsubscribes: dict[int, tuple[str, ...]] = {}
         # Resends waiting at the head of the pending queue for a Receive Maximum slot.
         self._resends = 0
+        self._restoring: set[int] = set()  # SUBSCRIBEs that restore the session's subscriptions
         # Manual acknowledgements: (packet id, QoS) in arrival order, and the ids acknowledged
         # but held back behind earlier ones.
         self._unacked: deque[tuple[int, int]] = deque()
@@ -327,6 +330,7 @@ class ClientConnection:
         self._out = []
         self._subscribes.clear()
         self._unsubscribes.clear()
+        self._restoring.clear()
         self._unacked.clear()
         self._acked.clear()
         self._decoder = self._new_decoder()
@@ -372,11 +376,13 @@ class ClientConnection:
         *,
         now: float,
     ) -> PublishHandle | None:
-        """Publish a message; returns None for QoS 0, a ``PublishHandle`` for QoS 1 and 2.
+        """Publish a message; returns a ``PublishHandle``, or None for QoS 0 written at once.
 
-        QoS 0 needs a connection. QoS 1 and 2 are queued when the broker's Receive Maximum is
-        reached or when not connected, and written when a slot frees up; their outcome comes as
-        ``PublishCompleted`` or ``PublishFailed``.
+        QoS 1 and 2 are queued when the broker's Receive Maximum is reached or when not
+        connected, and written when a slot frees up; their outcome comes as
+        ``PublishCompleted`` or ``PublishFailed``. QoS 0 needs a connection, unless
+        ``queue_qos0_offline``: then it is queued too (behind what waits, in order), and
+        ``PublishCompleted`` says when it was written.
         """
         if topic not in _VALID_TOPICS:
             validate_topic_name(topic)
@@ -402,13 +408,24 @@ class ClientConnection:
         packet: Publish = _new_tuple(
             Publish, (topic, payload, qos, retain, False, None, properties)
         )
-        if qos == 0:
-            if self.state is not ConnectionState.CONNECTED:
-                raise MqttError(f"cannot publish with QoS 0 while {self.state.value}")
-            self._out.append(self._encode_publish(packet))
-            self._last_sent = now
-            return None
         session = self.session
+        if qos == 0:
+            if self.state is ConnectionState.CONNECTED and not session.queued_qos0:
+                self._out.append(self._encode_publish(packet))
+                self._last_sent = now
+                return None
+            if not self.config.queue_qos0_offline:
+                raise MqttError(f"cannot publish with QoS 0 while {self.state.value}")
+            # Offline (or behind QoS 0 messages that were): it waits in the queue, in order.
+            self._encode_publish(packet, check_only=True)
+            number = session.next_number
+            session.next_number = number + 1
+            handle = PublishHandle(packet, number)
+            session.queued_qos0 += 1
+            if session.pending is None:
+                session.pending = deque()
+            session.pending.append(handle)
+            return handle
         pending = session.pending
         queue = (
             pending  # (first: a busy publisher mostly finds others waiting)
@@ -845,8 +862,29 @@ class ClientConnection:
             self._resume_session(now)
         else:
             self._restart_session(now)
+            if self.config.restore_subscriptions and self.session.subscriptions:
+                self._restore_subscriptions(now)
         self._events.append(Connected(self.server, packet))
         self._flush_pending(now)
+
+    def _restore_subscriptions(self, now: float) -> None:
+        """Subscribe again to what the session held: one SUBSCRIBE per set of properties (a
+        SUBSCRIBE carries one subscription identifier), with the original options."""
+        groups: dict[Properties, list[Subscription]] = {}
+        for held in self.session.subscriptions.values():
+            groups.setdefault(held.properties, []).append(held.subscription)
+        for properties, subscriptions in groups.items():
+            packet_id = self._allocate_packet_id()
+            try:
+                self._send(Subscribe(packet_id, tuple(subscriptions), properties), now)
+            except ValueError:  # above the broker's new Maximum Packet Size: none is kept
+                for subscription in subscriptions:
+                    self.session.subscription_removed(subscription.topic_filter)
+                refused = tuple((sub.topic_filter, 0x80) for sub in subscriptions)
+                self._events.append(SubscriptionsRestored((), refused))
+                continue
+            self._subscribes[packet_id] = (tuple(subscriptions), properties)
+            self._restoring.add(packet_id)
 
     def _resume_session(self, now: float) -> None:
         """The broker kept our session: resend what it has not acknowledged, in order, within
@@ -1013,9 +1051,26 @@ class ClientConnection:
                 f"the broker sent SUBACK with {len(packet.reason_codes)} reason codes "
                 f"for a SUBSCRIBE of {len(subscriptions)} topic filters"
             )
+        session = self.session
         for subscription, code in zip(subscriptions, packet.reason_codes, strict=True):
             if code < 0x80:
-                self.session.subscription_granted(subscription, properties)
+                session.subscription_granted(subscription, properties)
+        if packet.packet_id in self._restoring:
+            self._restoring.discard(packet.packet_id)
+            refused = tuple(
+                (sub.topic_filter, code)
+                for sub, code in zip(subscriptions, packet.reason_codes, strict=True)
+                if code >= 0x80
+            )
+            for topic_filter, _code in refused:
+                session.subscription_removed(topic_filter)
+            granted = tuple(
+                sub.topic_filter
+                for sub, code in zip(subscriptions, packet.reason_codes, strict=True)
+                if code < 0x80
+            )
+            self._events.append(SubscriptionsRestored(granted, refused))
+            return
         self._events.append(
             SubscribeCompleted(packet.packet_id, packet.reason_codes, packet.properties)
         )
@@ -1189,23 +1244,38 @@ class ClientConnection:
         pending = self.session.pending
         outgoing = self._outgoing
         maximum_qos = self.server.maximum_qos
-        while pending and len(outgoing) - self._resends < limit:
-            handle = pending.popleft()
-            if handle.packet.qos > maximum_qos:  # (the broker's limit dropped since the call)
+        while pending:
+            handle = pending[0]
+            qos = handle.packet.qos
+            if qos and len(outgoing) - self._resends >= limit:
+                return  # no Receive Maximum slot (QoS 0 takes none)
+            pending.popleft()
+            if qos > maximum_qos:  # (the broker's limit dropped since the call)
                 if handle.packet_id is not None:
                     self._resends -= 1
                 self._refuse_by_limits(handle)
-                continue
-            if handle.packet_id is not None:  # a resend that waited for a slot
+            elif handle.packet_id is not None:  # a resend that waited for a slot
                 self._resends -= 1
                 self._resend(handle, now)
-                continue
-            try:
-                self._write_publish(handle, now)
-            except ValueError as error:
-                # The broker's limits changed since the call (a smaller maximum packet size
-                # after a reconnect): the message cannot be sent, so say so.
-                self._fail_publish(handle, MqttError(str(error)))
+            elif not qos:
+                self._write_queued_qos0(handle, now)
+            else:
+                try:
+                    self._write_publish(handle, now)
+                except ValueError as error:
+                    # The broker's limits changed since the call (a smaller maximum packet
+                    # size after a reconnect): the message cannot be sent, so say so.
+                    self._fail_publish(handle, MqttError(str(error)))
+
+    def _write_queued_qos0(self, handle: PublishHandle, now: float) -> None:
+        try:
+            self._out.append(self._encode_publish(handle.packet))
+        except ValueError as error:
+            self._fail_publish(handle, MqttError(str(error)))
+            return
+        self._last_sent = now
+        self.session.end_publish(handle)
+        self._events.append(PublishCompleted(handle, 0))
 
     def _allocate_packet_id(self) -> int:
         session = self.session

@@ -27,6 +27,7 @@ __all__ = (
     "Reauthenticated",
     "ServerSettings",
     "SubscribeCompleted",
+    "SubscriptionsRestored",
     "UnsubscribeCompleted",
 )
 
@@ -96,6 +97,15 @@ class SubscribeCompleted(NamedTuple):
     properties: Properties = NO_PROPERTIES
 
 
+class SubscriptionsRestored(NamedTuple):
+    """The broker came back without the session, and the client subscribed again (one
+    SUBSCRIBE's worth). ``refused`` pairs each filter the broker refused now with its reason
+    code; those are no longer held by the session."""
+
+    topic_filters: tuple[str, ...]
+    refused: tuple[tuple[str, int], ...] = ()
+
+
 class UnsubscribeCompleted(NamedTuple):
     packet_id: int
     reason_codes: tuple[int, ...]  # empty for MQTT 3.1.x, where UNSUBACK carries none
@@ -126,6 +136,7 @@ Event = (
     | PublishCompleted
     | PublishFailed
     | SubscribeCompleted
+    | SubscriptionsRestored
     | UnsubscribeCompleted
     | Reauthenticated
     | Disconnected
@@ -137,6 +148,7 @@ strict_equality(
     PublishCompleted,
     PublishFailed,
     SubscribeCompleted,
+    SubscriptionsRestored,
     UnsubscribeCompleted,
     Reauthenticated,
     Disconnected,

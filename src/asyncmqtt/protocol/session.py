@@ -202,6 +202,7 @@ class Session:
         "next_packet_id",
         "outgoing",
         "pending",
+        "queued_qos0",
         "recording",
         "records",
         "started",
@@ -216,6 +217,7 @@ class Session:
         # Publishes waiting for a Receive Maximum slot; made by the first that has to wait (an
         # empty deque is 760 bytes, carried for nothing by the many clients that never wait).
         self.pending: deque[PublishHandle] | None = None
+        self.queued_qos0 = 0  # QoS 0 publishes in ``pending`` (made while offline; not stored)
         self.next_packet_id = 1
         self.inbound_qos2: set[int] = set()
         # Inbound QoS 2 messages delivered but not yet acknowledged by the application:
@@ -251,7 +253,7 @@ class Session:
         records += [
             PublishAccepted(handle.number, handle.packet)
             for handle in self.pending or ()
-            if handle.packet_id is None
+            if handle.packet_id is None and handle.packet.qos
         ]
         records += [InboundQoS2Received(packet_id) for packet_id in self.inbound_qos2]
         records += self.subscriptions.values()
@@ -339,7 +341,9 @@ class Session:
         if handle.packet_id is not None:
             self.outgoing.pop(handle.packet_id, None)
         handle.stage = Stage.DONE
-        if self.recording:
+        if not handle.packet.qos:
+            self.queued_qos0 -= 1  # (never recorded: QoS 0 is not kept across restarts)
+        elif self.recording:
             self.records.append(PublishEnded(handle.number))
 
     def subscription_granted(self, subscription: Subscription, properties: Properties) -> None:
