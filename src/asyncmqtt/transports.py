@@ -21,8 +21,14 @@ and is chained to ``TimeoutError``.
 
 We create the socket ourselves: ``socket_options`` are set and ``bind_address``/``bind_port``
 bound before it connects, then ``loop.sock_connect`` connects it and
-``loop.create_connection(sock=...)`` wraps it (TLS included). Through a proxy, python-socks
-makes the socket (bound as asked) and we set the options once it is connected. Everything goes
+``loop.create_connection(sock=...)`` wraps it (TLS included). A name with several addresses is
+connected with Happy Eyeballs (RFC 8305): attempts to its addresses, their families
+alternating, start ``HAPPY_EYEBALLS_DELAY`` (0.25 s) apart or as soon as one fails, and the
+first to connect wins, so an address that never answers (a broken IPv6 route) costs a quarter
+of a second, not the whole timeout. (asyncio's own ``happy_eyeballs_delay`` cannot be used: it
+gives no way to set socket options before connecting, and uvloop does not have it.) Through a
+proxy, python-socks makes the socket (bound as asked) and we set the options once it is
+connected. Everything goes
 through loop methods that every asyncio loop has (no ``add_reader``), so the same code runs on
 the default loop of every OS and on uvloop. The only blocking work, reading certificate files
 for ``tls_params``, runs in the loop's default executor.
@@ -77,8 +83,13 @@ _PROXY_DEFAULT_PORTS: Final = {1: 1080, 2: 1080, 3: 8080}  # PySocks' defaults
 # deadline so that ours fires first and names the stage; "no timeout" becomes one day.
 _TIMEOUT_MARGIN: Final = 1.0
 _NO_TIMEOUT: Final = 86400.0
+HAPPY_EYEBALLS_DELAY: Final = 0.25
+"""Seconds between the starts of two connection attempts to a name's addresses (RFC 8305's
+recommended "Connection Attempt Delay")."""
 
 _Protocol = TypeVar("_Protocol", bound=asyncio.Protocol)
+_Address: TypeAlias = tuple[int, int, int, tuple[object, ...]]
+"""One resolved address: (family, socket type, protocol, socket address)."""
 
 
 # -- public settings values ---------------------------------------------------------------------
@@ -460,43 +471,97 @@ class _Connector:
 
     # -- resolve / tcp / unix -----------------------------------------------------------------
 
-    async def _resolve(self) -> list[tuple[int, int, int, tuple[object, ...]]]:
+    async def _resolve(self) -> list[_Address]:
         settings = self._settings
         self._stage = "resolve"
         family = _family_of(settings.bind_address)
         try:
-            infos = await self._loop.getaddrinfo(
-                settings.hostname, settings.port, family=family, type=socket.SOCK_STREAM
-            )
+            infos = await _getaddrinfo(self._loop, settings.hostname, settings.port, family)
         except OSError as exc:
             raise self._error(f"cannot resolve {settings.hostname!r}: {exc}") from exc
         if not infos:  # pragma: no cover - getaddrinfo raises rather than answer nothing
             raise self._error(f"{settings.hostname!r} has no address") from OSError("no address")
         return [(fam, kind, proto, address) for fam, kind, proto, _, address in infos]
 
-    async def _connect_tcp(
-        self, addresses: list[tuple[int, int, int, tuple[object, ...]]]
-    ) -> socket.socket:
-        """Try each address in turn (as ``create_connection`` does); the first to connect wins."""
+    async def _connect_tcp(self, addresses: list[_Address]) -> socket.socket:
+        """Happy Eyeballs (RFC 8305): the first of the addresses to connect wins.
+
+        The addresses are tried in an order that alternates their families (the first family
+        of the resolver's answer first), each attempt ``HAPPY_EYEBALLS_DELAY`` seconds after
+        the one before, or at once when an attempt fails; several attempts may be under way at
+        once, and the first to connect wins while the others are cancelled and their sockets
+        closed. A fixed ``bind_port`` cannot be bound by two sockets at once, so then each
+        attempt waits for the one before it to fail. The connect's one deadline covers it all.
+        """
         self._stage = "tcp"
-        errors: list[OSError] = []
-        for family, kind, proto, address in addresses:
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.setblocking(False)
-                self._set_socket_options(sock)
-                self._bind(sock, family)
-                await self._loop.sock_connect(sock, address)
-            except OSError as exc:
-                sock.close()
-                errors.append(exc)
-            except BaseException:
-                sock.close()
-                raise
+        ordered = _interleave(addresses)
+        delay = None if self._settings.bind_port else HAPPY_EYEBALLS_DELAY
+        errors: dict[int, OSError] = {}
+        attempts: dict[asyncio.Task[socket.socket], int] = {}
+        try:
+            winner = None
+            for index, address in enumerate(ordered):
+                attempts[self._loop.create_task(self._connect_one(address))] = index
+                last = index == len(ordered) - 1
+                winner = await self._wait_for_attempts(attempts, errors, None if last else delay)
+                if winner is not None:
+                    break
+            while winner is None and attempts:
+                winner = await self._wait_for_attempts(attempts, errors, None)
+            if winner is not None:
+                return winner
+        finally:
+            await _cancel_attempts(attempts)
+        # Every address failed: name them all (in the order tried), chain the last.
+        failures = [errors[index] for index in sorted(errors)]
+        raise self._error("; ".join(str(error) for error in failures)) from failures[-1]
+
+    async def _wait_for_attempts(
+        self,
+        attempts: dict[asyncio.Task[socket.socket], int],
+        errors: dict[int, OSError],
+        delay: float | None,
+    ) -> socket.socket | None:
+        """Wait until an attempt ends, or ``delay`` passes; return the first connected socket.
+
+        Attempts that ended leave ``attempts``: a failure's ``OSError`` goes into ``errors``
+        under its attempt's number. Any other error (a socket option that cannot be set) ends
+        the whole connect.
+        """
+        done, _ = await asyncio.wait(attempts, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        winner: socket.socket | None = None
+        fatal: BaseException | None = None
+        for task in sorted(done, key=attempts.__getitem__):  # ties: the earlier attempt wins
+            index = attempts.pop(task)
+            error = task.exception()
+            if error is None:
+                if winner is None:
+                    winner = task.result()
+                else:
+                    task.result().close()  # connected at the same moment as the winner
+            elif isinstance(error, OSError):
+                errors[index] = error
             else:
-                return sock
-        # Every address failed: name them all, chain the last.
-        raise self._error("; ".join(str(error) for error in errors)) from errors[-1]
+                fatal = fatal or error
+        if fatal is not None:
+            if winner is not None:
+                winner.close()
+            raise fatal
+        return winner
+
+    async def _connect_one(self, address: _Address) -> socket.socket:
+        """One connection attempt: a socket with our options, bound as asked, connected."""
+        family, kind, proto, sockaddr = address
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            self._set_socket_options(sock)
+            self._bind(sock, family)
+            await self._loop.sock_connect(sock, sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def _connect_unix(self) -> socket.socket:
         self._stage = "tcp"
@@ -582,9 +647,7 @@ class _Connector:
         # A SOCKS4 request carries an IPv4 address only.
         family = socket.AF_INET if proxy.proxy_type is ProxyType.SOCKS4 else socket.AF_UNSPEC
         try:
-            infos = await self._loop.getaddrinfo(
-                settings.hostname, settings.port, family=family, type=socket.SOCK_STREAM
-            )
+            infos = await _getaddrinfo(self._loop, settings.hostname, settings.port, family)
         except OSError as exc:
             raise self._error(f"cannot resolve {settings.hostname!r}: {exc}") from exc
         return str(infos[0][4][0])
@@ -649,6 +712,42 @@ class _Connector:
             ws.transport.abort()
             raise
         return _websocket_result(ws)
+
+
+async def _getaddrinfo(
+    loop: asyncio.AbstractEventLoop, host: str, port: int, family: int
+) -> list[tuple[int, int, int, str, tuple[object, ...]]]:
+    """The one place a broker's name is resolved (tests replace it to control the answer)."""
+    infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+    return [(fam, kind, proto, name, tuple(address)) for fam, kind, proto, name, address in infos]
+
+
+def _interleave(addresses: list[_Address]) -> list[_Address]:
+    """RFC 8305 section 4: alternate the address families, the resolver's first family first."""
+    by_family: dict[int, list[_Address]] = {}
+    for address in addresses:
+        by_family.setdefault(address[0], []).append(address)
+    queues = list(by_family.values())
+    ordered: list[_Address] = []
+    for rank in range(max(len(queue) for queue in queues)):
+        ordered.extend(queue[rank] for queue in queues if rank < len(queue))
+    return ordered
+
+
+async def _cancel_attempts(attempts: dict[asyncio.Task[socket.socket], int]) -> None:
+    """End the attempts still under way (they lost, or the connect gave up).
+
+    A cancelled attempt closes its own socket; this waits until they all have. An attempt
+    that ended meanwhile has its socket closed here, its error retrieved.
+    """
+    if not attempts:
+        return
+    for task in attempts:
+        task.cancel()
+    await asyncio.wait(attempts)
+    for task in attempts:
+        if not task.cancelled() and task.exception() is None:
+            task.result().close()
 
 
 def _first_stage(settings: TransportSettings) -> str:
