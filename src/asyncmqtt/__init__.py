@@ -10,6 +10,7 @@ Everything public is importable from here::
             print(message.topic, message.payload)
 """
 
+from ._reconnect import Reconnect
 from .client import Client
 from .errors import (
     ConnectionLostError,
@@ -35,6 +36,7 @@ from .protocol.enums import (
 )
 from .protocol.events import ServerSettings
 from .protocol.properties import Properties
+from .store import MemoryStore, SessionStore, SQLiteStore, StoreError, StoreInUseError
 from .topics import Topic, TopicLike, Wildcard, WildcardLike
 from .types import (
     CLEAN_START_FIRST_ONLY,
@@ -49,6 +51,7 @@ from .types import (
 __all__ = (
     "CLEAN_START_FIRST_ONLY",
     "Client",
+    "MemoryStore",
     "ConnAckReasonCode",
     "ConnectionLostError",
     "Message",
@@ -67,10 +70,15 @@ __all__ = (
     "PubAckReasonCode",
     "PublishWithdrawnError",
     "QoS",
+    "Reconnect",
     "RetainHandling",
     "ServerSettings",
     "SessionLostError",
     "SessionLostPolicy",
+    "SessionStore",
+    "SQLiteStore",
+    "StoreError",
+    "StoreInUseError",
     "SubAckReasonCode",
     "SubscribeOptions",
     "TLSParameters",

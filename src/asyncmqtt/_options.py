@@ -29,10 +29,12 @@ from ._checks import (
     check_queue_type,
     check_timeout,
 )
+from ._reconnect import Reconnect
 from .protocol.checks import check_bool, check_int, check_str
 from .protocol.config import ClientConfig, SessionLostPolicy
 from .protocol.enums import PacketType, ProtocolVersion
 from .protocol.properties import Properties
+from .store import MemoryStore, SessionStore
 from .transports import (
     ProxySettings,
     SocketOption,
@@ -63,6 +65,10 @@ class ClientOptions:
     max_incoming: int | None  # max_queued_incoming_messages: a limit per message stream
     max_outgoing: int | None  # max_queued_outgoing_messages: publishes waiting to be written
     max_calls: int | None  # max_concurrent_outgoing_calls
+    reconnect: Reconnect | None  # None: a lost connection ends the block's streams and calls
+    store: SessionStore  # where the session is kept (MemoryStore: nowhere beyond the process)
+    manual_ack: bool  # the application acknowledges received messages (message.ack())
+    identifier_given: bool  # (else generated: a stored session's identifier takes its place)
 
     @property
     def address(self) -> str:
@@ -103,6 +109,10 @@ class ClientOptions:
         websocket_headers: WebSocketHeaders | None,
         message_retry_set: float | None,
         session_lost_policy: SessionLostPolicy | str,
+        reconnect: bool | Reconnect,
+        offline_qos0: Literal["queue", "raise"],
+        session_store: SessionStore | None,
+        manual_ack: bool,
     ) -> ClientOptions:
         seconds = check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
         if tls_insecure is not None:
@@ -125,6 +135,10 @@ class ClientOptions:
         if message_retry_set is not None:  # (asyncio-mqtt 0.x; MQTT 5 has no retries)
             check_timeout("message_retry_set", message_retry_set)
         requested = check_protocol(protocol)
+        policy = _reconnect_policy(reconnect)
+        store = _session_store(session_store)
+        if offline_qos0 not in ("queue", "raise"):
+            raise ValueError(f"offline_qos0={offline_qos0!r} must be 'queue' or 'raise'")
         config = _core_config(
             version=requested or _V5,
             identifier=_identifier(identifier, client_id),
@@ -139,6 +153,10 @@ class ClientOptions:
                 properties, PacketType.CONNECT, what="the Client's CONNECT properties"
             ),
             session_lost_policy=_session_lost_policy(session_lost_policy),
+            queue_qos0_offline=policy is not None and offline_qos0 == "queue",
+            # A reconnect the application does not see, or a session from a store, must find
+            # the subscriptions again by itself when the broker lost them.
+            restore_subscriptions=policy is not None or store.durable,
         )
         return cls(
             config=config,
@@ -156,6 +174,10 @@ class ClientOptions:
             max_calls=check_optional_int(
                 "max_concurrent_outgoing_calls", max_concurrent_outgoing_calls, 1
             ),
+            reconnect=policy,
+            store=store,
+            manual_ack=check_bool(manual_ack, "manual_ack"),
+            identifier_given=identifier is not None or client_id is not None,
         )
 
 
@@ -172,6 +194,8 @@ def _core_config(
     max_inflight: int | None,
     properties: Properties,
     session_lost_policy: SessionLostPolicy,
+    queue_qos0_offline: bool,
+    restore_subscriptions: bool,
 ) -> ClientConfig:
     """The protocol core's configuration for ``version``, from the Client's arguments."""
     if will is not None and not isinstance(will, Will):
@@ -214,6 +238,8 @@ def _core_config(
         max_inflight=max_inflight or 65535,
         session_lost_policy=session_lost_policy,
         manual_ack=True,  # the message streams acknowledge what they deliver (messages.py)
+        queue_qos0_offline=queue_qos0_offline,
+        restore_subscriptions=restore_subscriptions,
     )
     return config if version is _V5 else config.for_version(version)
 
@@ -241,6 +267,27 @@ def _session_lost_policy(value: object) -> SessionLostPolicy:
             f"session_lost_policy={value!r} is not a policy: use SessionLostPolicy.RESEND "
             "('resend') or SessionLostPolicy.FAIL ('fail')"
         ) from None
+
+
+def _reconnect_policy(value: object) -> Reconnect | None:
+    if value is True:
+        return Reconnect()
+    if value is False or value is None:
+        return None
+    if not isinstance(value, Reconnect):
+        raise TypeError(f"reconnect must be True, False or an asyncmqtt.Reconnect, got {value!r}")
+    return value
+
+
+def _session_store(value: object) -> SessionStore:
+    if value is None:
+        return MemoryStore()
+    if not isinstance(value, SessionStore):
+        raise TypeError(
+            "session_store must be a session store (asyncmqtt.SQLiteStore, MemoryStore or "
+            f"another SessionStore), got {value!r}"
+        )
+    return value
 
 
 def version_text(version: ProtocolVersion) -> str:

@@ -1,4 +1,4 @@
-"""``Supervisor``: brings a client session onto a network connection.
+"""``Supervisor``: brings a client session onto a network connection, and back onto a new one.
 
 Theory of operation
 -------------------
@@ -16,17 +16,39 @@ again with the *same* session. The version that worked is kept for later connect
 The client's event handler sees every event first; it passes ``Connected`` and
 ``Disconnected`` to ``connection_event``, which resolves the attempt in progress (returning
 True) or leaves them to the client (False).
+
+Reconnecting (``Reconnect``, opt-in): a failed attempt that retrying may fix (the broker is
+down, busy, unreachable) is retried after a delay from ``Reconnect.delays``: exponential
+backoff with full jitter (each delay drawn uniformly below the current ceiling, so that many
+clients of one broker spread out), the ceiling multiplied after each failure up to
+``max_delay``. A refusal that retrying cannot fix (bad credentials, not authorized, banned,
+identifier rejected, unsupported protocol version, an untrusted certificate) raises at once.
+The first connection retries this way inside ``connect``; when an established connection is
+lost, the client calls ``connection_lost`` and the supervisor reconnects in a task of its own,
+starting the delays afresh if the connection had stayed up for ``stable_after`` seconds. It
+gives up after ``max_attempts`` failures in a row (None: never) and tells the client through
+``on_given_up``. Randomness is injected, so the timing is tested offline.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeAlias
+import contextlib
+import random
+import ssl
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Final, Protocol, TypeAlias
 
 from ._link import Link, RecordSink
 from ._options import ClientOptions, version_text
-from .errors import ConnectionLostError, MqttCodeError, MqttConnectError, ProtocolError
+from ._reconnect import Reconnect
+from .errors import (
+    ConnectionLostError,
+    MqttCodeError,
+    MqttConnectError,
+    MqttError,
+    ProtocolError,
+)
 from .protocol.config import ClientConfig
 from .protocol.connection import ClientConnection
 from .protocol.enums import ConnAckReasonCode, ConnectReturnCode, ProtocolVersion
@@ -37,6 +59,15 @@ from .transports import TransportSettings, open_connection
 __all__ = ("Opener", "Supervisor")
 
 _V5 = ProtocolVersion.V5
+# CONNACK codes that retrying cannot fix (with the version negotiated, 0x84 / 1 is the
+# fallback's business, see _failure): bad credentials, not authorized, banned, identifier
+# rejected, bad authentication method, unsupported protocol version.
+_FINAL_CODES: Final = {
+    _V5: frozenset({0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C}),
+    ProtocolVersion.V311: frozenset({1, 2, 4, 5}),
+    ProtocolVersion.V31: frozenset({1, 2, 4, 5}),
+}
+
 
 EventHandler: TypeAlias = Callable[[list[Event]], None]
 
@@ -58,12 +89,18 @@ class Supervisor:
 
     __slots__ = (
         "_attempt_waiter",
+        "_connected_at",
+        "_delays",
+        "_keeper",
         "_on_events",
+        "_on_given_up",
         "_on_link",
         "_open",
         "_options",
+        "_reconnect",
         "_session",
         "_sink",
+        "_uniform",
         "config",
         "conn",
         "link",
@@ -79,8 +116,17 @@ class Supervisor:
         *,
         sink: RecordSink | None = None,
         opener: Opener = open_connection,
+        reconnect: Reconnect | None = None,
+        on_given_up: Callable[[MqttError], None] | None = None,
+        uniform: Callable[[], float] = random.random,
     ) -> None:
         self._options = options
+        self._reconnect = reconnect
+        self._on_given_up = on_given_up
+        self._uniform = uniform
+        self._delays: Iterator[float] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._connected_at = 0.0
         self._session = session
         self._on_events = on_events
         self._on_link = on_link
@@ -92,8 +138,95 @@ class Supervisor:
         self.link: Link | None = None  # the open link, if any
         self._attempt_waiter: asyncio.Future[Event] | None = None
 
+    @property
+    def reconnecting(self) -> bool:
+        """Whether a lost connection is being made again in the background."""
+        return self._keeper is not None and not self._keeper.done()
+
     async def connect(self) -> Link:
-        """Connect (falling back to 3.1.1 if needed); raises ``MqttConnectError``."""
+        """The first connection; with ``Reconnect``, failures that retrying may fix are
+        retried. Raises ``MqttConnectError``."""
+        if self._reconnect is None:
+            return await self._connect_once()
+        self._delays = self._reconnect.delays(self._uniform)
+        return await self._connect_retrying(None)
+
+    def connection_lost(self, cause: BaseException | None) -> None:
+        """The established connection ended: make it again in the background (Reconnect)."""
+        reconnect = self._reconnect
+        assert reconnect is not None and not self.reconnecting
+        loop = asyncio.get_running_loop()
+        if self._delays is None or loop.time() - self._connected_at >= reconnect.stable_after:
+            self._delays = reconnect.delays(self._uniform)
+        self._keeper = loop.create_task(self._keep(cause))
+
+    async def stop(self) -> None:
+        """Stop reconnecting (the client leaves its ``async with`` block)."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and not keeper.done():
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep(self, cause: BaseException | None) -> None:
+        try:
+            await self._connect_retrying(cause)
+        except MqttConnectError as error:
+            if self._on_given_up is not None:
+                self._on_given_up(error)
+
+    async def _connect_retrying(self, lost: BaseException | None) -> Link:
+        """Attempt after attempt, with the delays in between, until one succeeds or it is no
+        use; ``lost``: the cause of the loss that this reconnect follows, if any."""
+        reconnect, delays = self._reconnect, self._delays
+        assert reconnect is not None and delays is not None
+        logger, address = self._options.logger, self._options.address
+        failures = 0
+        if lost is not None:
+            delay = next(delays)
+            logger.warning(
+                "connection to %s lost: %s; reconnecting in %.2f s", address, lost, delay
+            )
+            await asyncio.sleep(delay)
+        while True:
+            try:
+                link = await self._connect_once()
+            except MqttConnectError as error:
+                failures += 1
+                if self._is_final(error):
+                    logger.error("%s; not retrying: retrying cannot fix this", error)
+                    raise
+                if reconnect.max_attempts is not None and failures >= reconnect.max_attempts:
+                    logger.error("%s; giving up after %d attempts", error, failures)
+                    raise
+                delay = next(delays)
+                logger.warning("%s; next attempt in %.2f s", error, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._connected_at = asyncio.get_running_loop().time()
+            if lost is not None or failures:
+                assert self.conn is not None
+                logger.info(
+                    "connected to %s again after %d failed attempts (session present: %s)",
+                    address,
+                    failures,
+                    self.conn.server.session_present,
+                )
+            return link
+
+    def _is_final(self, error: MqttConnectError) -> bool:
+        """Whether a failed attempt is one that retrying cannot fix."""
+        cause = error.__cause__
+        if isinstance(cause, MqttCodeError):
+            return cause.rc in _FINAL_CODES[self.config.protocol_version]
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return True
+            cause = cause.__cause__ or cause.__context__
+        return False
+
+    async def _connect_once(self) -> Link:
+        """One connection (falling back to 3.1.1 if needed); raises ``MqttConnectError``."""
         try:
             link = await self._attempt()
         except _ProtocolRefused as refused:

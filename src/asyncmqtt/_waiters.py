@@ -8,7 +8,9 @@ that what a call waits for is not tied to one network connection:
 * ``acks``: the future of each SUBSCRIBE / UNSUBSCRIBE, keyed by packet id;
 * ``outcomes``: publishes whose caller stopped waiting (timeout, connection lost) although
   the message stays in the session; the exception it got carries the future (``outcome``),
-  which the end of the flow resolves.
+  which the end of the flow resolves;
+* ``nowait``: the futures ``publish_nowait`` returned, resolved to the reason code (None for
+  QoS 0) or failed with the ``MqttError`` that says why.
 
 Futures carry the core's event as their result, never an exception: the waiting call decides
 what to raise, and knows the context. A publish that ends with nobody waiting for it is never
@@ -38,13 +40,14 @@ __all__ = ("Waiters",)
 class Waiters:
     """Futures by publish handle and by packet id (see the module docstring)."""
 
-    __slots__ = ("_deadlines", "_logger", "acks", "outcomes", "publishes")
+    __slots__ = ("_deadlines", "_logger", "acks", "nowait", "outcomes", "publishes")
 
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
         self.publishes: dict[PublishHandle, asyncio.Future[Event]] = {}
         self.acks: dict[int, asyncio.Future[Event]] = {}
         self.outcomes: dict[PublishHandle, asyncio.Future[int]] = {}
+        self.nowait: dict[PublishHandle, asyncio.Future[int | None]] = {}
         self._deadlines: Deadlines | None = None
 
     def deadlines(self, loop: asyncio.AbstractEventLoop) -> Deadlines:
@@ -67,6 +70,13 @@ class Waiters:
             future.set_result(event)
             return
         failure = _failure(event)
+        promised = self.nowait.pop(handle, None)
+        if promised is not None:  # (its owner awaits it: nothing to log)
+            if failure is None:
+                promised.set_result(event.reason_code if handle.packet.qos else None)  # type: ignore[union-attr]
+            else:
+                promised.set_exception(failure)
+            return
         outcome = self.outcomes.pop(handle, None)
         if outcome is not None and not outcome.done():
             if failure is None:

@@ -43,14 +43,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias, TypeVar
 
 from ._checks import Logger, check_queue_maxsize, check_timeout
 from ._deadlines import Deadlines
 from ._link import Link
 from ._options import ClientOptions, version_text
+from ._reconnect import Reconnect
 from ._supervisor import Supervisor
 from ._waiters import Waiters
 from .errors import (
@@ -72,7 +73,7 @@ from .messages import (
 )
 from .protocol.checks import check_bool, check_qos
 from .protocol.config import SessionLostPolicy
-from .protocol.connection import ConnectionState
+from .protocol.connection import ClientConnection, ConnectionState
 from .protocol.enums import PacketType, ProtocolVersion
 from .protocol.events import (
     Connected,
@@ -83,11 +84,13 @@ from .protocol.events import (
     PublishFailed,
     ServerSettings,
     SubscribeCompleted,
+    SubscriptionsRestored,
     UnsubscribeCompleted,
 )
 from .protocol.properties import NO_PROPERTIES, Properties
 from .protocol.session import PublishHandle, Session
 from .protocol.topics import validate_topic_filter, validate_topic_name
+from .store import SessionStore
 from .topics import TopicLike, WildcardLike
 from .transports import ProxySettings, SocketOption, TLSParameters, WebSocketHeaders
 from .types import (
@@ -106,6 +109,10 @@ from .types import (
 __all__ = ("Client",)
 
 _V5 = ProtocolVersion.V5
+# DISCONNECT reason codes after which reconnecting would not help: not authorized, banned,
+# session taken over (another client with this identifier connected: coming back would take
+# it over in turn, forever).
+_FINAL_DISCONNECT_CODES: Final = frozenset({0x87, 0x8A, 0x8E})
 
 CleanStart: TypeAlias = bool | Literal["first_only", 3]
 SubscribeTopic: TypeAlias = (
@@ -132,12 +139,15 @@ class Client:
     __slots__ = (
         "__weakref__",
         "_connected",
+        "_connected_waiters",
         "_deadlines",
         "_entered",
+        "_given_up",
         "_link",
         "_logger",
         "_make_message",
         "_options",
+        "_room_waiters",
         "_router",
         "_semaphore",
         "_semaphore_loop",
@@ -184,6 +194,10 @@ class Client:
         session_lost_policy: SessionLostPolicy | Literal["resend", "fail"] = (
             SessionLostPolicy.RESEND
         ),
+        reconnect: bool | Reconnect = False,
+        offline_qos0: Literal["queue", "raise"] = "queue",
+        session_store: SessionStore | None = None,
+        manual_ack: bool = False,
     ) -> None:
         options = ClientOptions.from_arguments(
             hostname=hostname,
@@ -217,14 +231,26 @@ class Client:
             websocket_headers=websocket_headers,
             message_retry_set=message_retry_set,
             session_lost_policy=session_lost_policy,
+            reconnect=reconnect,
+            offline_qos0=offline_qos0,
+            session_store=session_store,
+            manual_ack=manual_ack,
         )
         self._options = options
         self.timeout: float | None = options.timeout
         self._logger = options.logger
-        self._session = Session(client_id=options.config.client_id)
+        self._session = _load_session(options)
         self._waiters = Waiters(options.logger)
-        self._supervisor = Supervisor(options, self._session, self._handle_events, self._attach)
-        self._make_message = MessageFactory()
+        self._supervisor = Supervisor(
+            options,
+            self._session,
+            self._handle_events,
+            self._attach,
+            sink=options.store if options.store.durable else None,
+            reconnect=options.reconnect,
+            on_given_up=self._give_up,
+        )
+        self._make_message = MessageFactory(self._ack_message if options.manual_ack else None)
         # Made inside the running loop, when first needed.
         self._router: Router | None = None
         self._deadlines: Deadlines | None = None
@@ -233,6 +259,9 @@ class Client:
         self._link: Link | None = None
         self._entered = False
         self._connected = False
+        self._given_up: MqttError | None = None  # why reconnecting stopped, if it did
+        self._connected_waiters: list[asyncio.Future[None]] = []
+        self._room_waiters: list[asyncio.Future[None]] = []
         self._subscription_counts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ read-only state
@@ -261,7 +290,26 @@ class Client:
 
     @property
     def is_connected(self) -> bool:
+        """Whether the client is connected to the broker now."""
         return self._connected
+
+    async def connected(self) -> None:
+        """Return once the client is connected (at once if it is).
+
+        Inside ``async with client`` with reconnection on, this waits for the reconnection;
+        it raises the error that made the client give up, or ``MqttError`` when the client is
+        not in its ``async with`` block (nothing would connect it).
+        """
+        while not self._connected:
+            if self._given_up is not None:
+                raise MqttError(f"the client gave up reconnecting: {self._given_up}") from (
+                    self._given_up
+                )
+            if not self._reconnecting():
+                raise self._not_connected_error("wait for the connection")
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._connected_waiters.append(waiter)
+            await waiter
 
     @property
     def messages(self) -> MessageStream:
@@ -299,11 +347,14 @@ class Client:
         if not self._entered:
             return  # never entered, or already exited: nothing to do
         try:
+            await self._supervisor.stop()
             await self._disconnect(body_failed=exc is not None)
         finally:
             self._entered = False
+            self._wake_connected()
 
     async def _connect(self) -> None:
+        self._given_up = None
         self._get_router()
         loop = asyncio.get_running_loop()
         self._deadlines = self._waiters.deadlines(loop)
@@ -338,7 +389,10 @@ class Client:
         if link is not None:
             await self._wait_closed(link)
         self._attach(None)
-        status = self._get_router().status
+        router = self._get_router()
+        if router.status.reconnecting:  # (left while reconnecting: nothing else ends them)
+            self._end_connection("the client disconnected", None, Disconnected(None))
+        status = router.status
         cause = status.cause
         if cause is None or status.reported:
             return
@@ -380,6 +434,7 @@ class Client:
         publishes = self._waiters.publishes
         conn = self._supervisor.conn
         number = 0 if conn is None else conn.number
+        nowait = self._waiters.nowait
         for event in events:
             if type(event) is MessageReceived:
                 route(make_message(event.publish, number))
@@ -389,10 +444,18 @@ class Client:
                 and not future.done()
             ):
                 future.set_result(event)
+            elif (
+                type(event) is PublishCompleted
+                and event.reason_code < 0x80
+                and (outcome := nowait.pop(event.handle, None)) is not None
+            ):
+                outcome.set_result(event.reason_code if event.handle.packet.qos else None)
             else:
                 self._handle_event(event)
         if self._router.unacknowledged:  # type: ignore[union-attr]
             self._acknowledge_delivered()
+        if self._room_waiters:
+            self._wake_room()
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, PublishCompleted | PublishFailed):
@@ -405,6 +468,9 @@ class Client:
             conn = self._supervisor.conn
             self._get_router().connection_started(0 if conn is None else conn.number)
             self._supervisor.connection_event(event)
+            self._wake_connected()
+        elif isinstance(event, SubscriptionsRestored):
+            self._report_restored(event)
         elif isinstance(event, Disconnected):
             if not self._supervisor.connection_event(event):  # (else: the attempt reports it)
                 self._on_disconnected(event)
@@ -423,11 +489,46 @@ class Client:
                 f"{link.failure!r}"
             )
             error.__cause__ = link.failure
+        if error is not None and self._reconnecting():
+            if event.reason_code not in _FINAL_DISCONNECT_CODES:
+                self._connection_paused(event, error)
+                return
+            self._give_up(error)
+            return
         if error is None:
             reason = "the client disconnected"
         else:
             reason = f"the connection ended: {error}"
             self._logger.warning("connection to %s lost: %s", self._options.address, error)
+        self._end_connection(reason, error, event)
+
+    def _connection_paused(self, event: Disconnected, error: MqttError) -> None:
+        """Reconnecting: streams keep waiting, publishes stay in the session and keep their
+        callers waiting; only SUBSCRIBE / UNSUBSCRIBE (never resent by MQTT) are sent again."""
+        self._attach(None)
+        self._get_router().connection_paused()
+        acks = list(self._waiters.acks.values())
+        self._waiters.acks.clear()
+        for future in acks:
+            if not future.done():
+                future.set_result(event)
+        self._supervisor.connection_lost(error)
+
+    def _give_up(self, error: MqttError) -> None:
+        """Reconnecting cannot succeed (or the broker said so): end as without Reconnect."""
+        self._given_up = error
+        self._connected = False
+        reason = f"the client gave up reconnecting: {error}"
+        self._logger.error("connection to %s: %s", self._options.address, reason)
+        self._end_connection(
+            reason, error, Disconnected(error if isinstance(error, MqttError) else None)
+        )
+        self._wake_connected()
+
+    def _end_connection(
+        self, reason: str, error: BaseException | None, event: Disconnected
+    ) -> None:
+        """The connection is over for good: streams end, waiting calls get ``event``."""
         self._get_router().connection_ended(reason, error)
         # Publishes not yet written are withdrawn: their callers are told so and may retry.
         conn = self._supervisor.conn
@@ -435,6 +536,36 @@ class Client:
             if not handle.written and not handle.done and conn is not None:
                 conn.withdraw(handle)
         self._waiters.connection_ended(event)
+
+    def _wake_connected(self) -> None:
+        waiters = self._connected_waiters
+        self._connected_waiters = []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wake_room(self) -> None:
+        limit = self._options.max_outgoing
+        if limit is None or self._session.pending_count < limit:
+            waiters = self._room_waiters
+            self._room_waiters = []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _report_restored(self, event: SubscriptionsRestored) -> None:
+        if event.topic_filters:
+            self._logger.info(
+                "the broker had lost the session; subscribed again to %s",
+                ", ".join(map(repr, event.topic_filters)),
+            )
+        for topic_filter, code in event.refused:
+            self._logger.warning(
+                "the broker had lost the session and refused the subscription to %r again "
+                "(reason code %#04x): it is no longer held",
+                topic_filter,
+                code,
+            )
 
     def _acknowledge_delivered(self) -> None:
         """Acknowledge the messages the router delivered since the last time (see messages.py).
@@ -455,6 +586,16 @@ class Client:
         if conn is not None:
             now = asyncio.get_running_loop().time()
             conn.acknowledge(message.mid, message.qos, message._connection, now)
+
+    def _ack_message(self, message: Message) -> None:
+        """``message.ack()`` with ``manual_ack=True`` (see messages.py for the rules)."""
+        conn = self._supervisor.conn
+        assert conn is not None  # (a message came on a connection)
+        conn.acknowledge(message.mid, message.qos, message._connection, self._now())
+        self._flush()
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     def _flush(self) -> None:
         self._acknowledge_delivered()
@@ -490,12 +631,11 @@ class Client:
         if properties is not None:
             props = check_properties(properties, PacketType.PUBLISH, what="publish()")
         seconds = self.timeout if timeout is None else self._seconds(timeout)
-        link = self._link
-        if link is None or not self._connected:
-            validate_topic_name(name)
-            check_qos(qos)
-            check_bool(retain, "retain")
-            raise self._not_connected_error(f"publish to {name!r}")
+        link: Link | None = self._link
+        if link is not None and self._connected:
+            conn = link.conn
+        else:
+            link, conn = self._offline_target(name, qos, retain)
         if properties is not None and props:
             self._require_v5("properties in publish()")
         # One coroutine for the whole call (no inner helper): publish is the hot path.
@@ -503,25 +643,23 @@ class Client:
         if semaphore is not None:
             await semaphore.acquire()
         try:
-            if link.write_paused:
+            if link is not None and link.write_paused:
                 await self._wait_writable(link, name, seconds)
-            conn = link.conn
             max_outgoing = self._options.max_outgoing
-            if qos and max_outgoing and conn.pending_count >= max_outgoing:
-                raise MqttError(
-                    f"cannot publish to {name!r}: the outgoing queue is full "
-                    f"(max_queued_outgoing_messages={max_outgoing} publishes are waiting "
-                    "for the broker's receive maximum)"
-                )
-            now = link.loop.time()  # (``link.now()``, without the call: this is the hot path)
+            if max_outgoing and conn.pending_count >= max_outgoing:
+                await self._wait_for_room(name, max_outgoing, seconds)
+                link = self._link if self._connected else None
+                conn = self._supervisor.conn  # type: ignore[assignment]
+            loop = asyncio.get_running_loop() if link is None else link.loop
+            now = loop.time()
             handle = conn.publish(name, data, qos, retain, props, now=now)
             if handle is None:
                 # QoS 0 is timed by nobody but its latency: the first of a burst goes at once.
-                link.flush_soon(len(data), first_at_once=True)
+                link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
                 return None
-            if handle.written:  # (one queued for a slot under Receive Maximum wrote nothing)
+            if link is not None and handle.written:  # (none if it waits for a slot)
                 link.flush_soon(len(data))
-            future: asyncio.Future[Event] = link.loop.create_future()
+            future: asyncio.Future[Event] = loop.create_future()
             self._waiters.publishes[handle] = future
             if seconds is not None:
                 self._deadlines.add(future, now + seconds)  # type: ignore[union-attr]
@@ -533,8 +671,8 @@ class Client:
                 if self._withdraw(handle):
                     raise PublishWithdrawnError(
                         f"publish to {name!r} timed out after {seconds:g} s before it was "
-                        "written (it waited for a slot under the broker's receive maximum); "
-                        "it was withdrawn and will not be sent"
+                        "written (it waited for a slot under the broker's receive maximum, or "
+                        "for a connection); it was withdrawn and will not be sent"
                     ) from None
                 error = MqttTimeoutError(
                     f"publish to {name!r} (QoS {qos}, packet id {handle.packet_id}) timed out "
@@ -558,8 +696,92 @@ class Client:
             if semaphore is not None:
                 semaphore.release()
         if type(event) is PublishCompleted and event.reason_code < 0x80:
-            return event.reason_code
+            return event.reason_code if qos else None
         raise self._publish_error(event, handle, name)
+
+    def publish_nowait(
+        self,
+        topic: TopicLike,
+        payload: PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> asyncio.Future[int | None]:
+        """Publish without waiting: queue the message and return a future of its outcome.
+
+        The future resolves to the broker's reason code once PUBACK / PUBCOMP came (QoS 1/2)
+        or to None once the message is written (QoS 0), or fails with the ``MqttError`` that
+        says why (``MqttCodeError`` when the broker refused it). Nothing waits here: a full
+        outgoing queue (``max_queued_outgoing_messages``) raises ``MqttError`` at once, as does
+        not being connected when the client does not reconnect. See docs/publishing.md.
+        """
+        name = topic if type(topic) is str else topic_text(topic)
+        data = payload if type(payload) is bytes else encode_payload(payload)
+        props = NO_PROPERTIES
+        if properties is not None:
+            props = check_properties(properties, PacketType.PUBLISH, what="publish_nowait()")
+        link: Link | None = self._link
+        if link is not None and self._connected:
+            conn = link.conn
+        else:
+            link, conn = self._offline_target(name, qos, retain)
+        if properties is not None and props:
+            self._require_v5("properties in publish_nowait()")
+        max_outgoing = self._options.max_outgoing
+        if max_outgoing and conn.pending_count >= max_outgoing:
+            raise MqttError(
+                f"cannot publish to {name!r} now: the outgoing queue is full "
+                f"(max_queued_outgoing_messages={max_outgoing}); await earlier publishes first"
+            )
+        loop = asyncio.get_running_loop() if link is None else link.loop
+        handle = conn.publish(name, data, qos, retain, props, now=loop.time())
+        future: asyncio.Future[int | None] = loop.create_future()
+        if handle is None:
+            link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
+            future.set_result(None)
+            return future
+        if link is not None and handle.written:
+            link.flush_soon(len(data))
+        self._waiters.nowait[handle] = future
+        return future
+
+    def _offline_target(
+        self, name: str, qos: object, retain: object
+    ) -> tuple[None, ClientConnection]:
+        """Where a publish goes while not connected: the session, if the client reconnects
+        (its latest connection queues it there); else it raises, saying why."""
+        conn = self._supervisor.conn
+        if (
+            self._reconnecting()
+            and conn is not None
+            and (qos or self._options.config.queue_qos0_offline)
+        ):
+            return None, conn
+        validate_topic_name(name)
+        check_qos(qos)
+        check_bool(retain, "retain")
+        if self._reconnecting():
+            raise MqttError(
+                f"cannot publish to {name!r} with QoS 0 while reconnecting "
+                "(offline_qos0='raise'); it was not sent"
+            )
+        raise self._not_connected_error(f"publish to {name!r}")
+
+    async def _wait_for_room(self, name: str, limit: int, seconds: float | None) -> None:
+        """Wait until fewer than ``limit`` publishes wait to be written (backpressure)."""
+        try:
+            async with asyncio.timeout(seconds):
+                while self._session.pending_count >= limit:
+                    room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    self._room_waiters.append(room)
+                    await room
+        except TimeoutError:
+            raise PublishWithdrawnError(
+                f"publish to {name!r} timed out after {seconds:g} s waiting for room in the "
+                f"outgoing queue (max_queued_outgoing_messages={limit}); nothing was sent"
+            ) from None
+        if not self._connected and not self._reconnecting():
+            raise self._not_connected_error(f"publish to {name!r}")
 
     async def _wait_writable(self, link: Link, name: str, seconds: float | None) -> None:
         """Wait until the transport takes writes again (QoS 0 backpressure)."""
@@ -575,7 +797,11 @@ class Client:
 
     def _withdraw(self, handle: PublishHandle) -> bool:
         conn = self._supervisor.conn
-        return not handle.written and not handle.done and conn is not None and conn.withdraw(handle)
+        if handle.written or handle.done or conn is None or not conn.withdraw(handle):
+            return False
+        if self._room_waiters:
+            self._wake_room()
+        return True
 
     def _publish_error(self, event: Event, handle: PublishHandle, name: str) -> Exception:
         """What a publish that did not succeed raises (``publish`` returns the successes)."""
@@ -629,7 +855,8 @@ class Client:
         if properties is not None:
             props = check_properties(properties, PacketType.SUBSCRIBE, what="subscribe()")
         filters = ", ".join(repr(sub.topic_filter) for sub in subscriptions)
-        link = self._require_link(f"subscribe to {filters}")
+        what = f"subscribe to {filters}"
+        self._require_link(what)
         if props:
             self._require_v5("properties in subscribe()")
         if not self.protocol == _V5 and any(
@@ -640,9 +867,9 @@ class Client:
                 f"connection uses MQTT {version_text(self.protocol)}"
             )
         async with self._outgoing_call():
-            packet_id = link.conn.subscribe(subscriptions, props, now=link.now())
-            link.flush()
-            event = await self._await_ack(packet_id, seconds, f"subscribe to {filters}")
+            event = await self._call(
+                lambda conn, now: conn.subscribe(subscriptions, props, now=now), seconds, what
+            )
         assert isinstance(event, SubscribeCompleted)
         codes = event.reason_codes
         if any(code >= 0x80 for code in codes):
@@ -669,13 +896,14 @@ class Client:
         if properties is not None:
             props = check_properties(properties, PacketType.UNSUBSCRIBE, what="unsubscribe()")
         filters = ", ".join(repr(text) for text in filters_list)
-        link = self._require_link(f"unsubscribe from {filters}")
+        what = f"unsubscribe from {filters}"
+        self._require_link(what)
         if props:
             self._require_v5("properties in unsubscribe()")
         async with self._outgoing_call():
-            packet_id = link.conn.unsubscribe(filters_list, props, now=link.now())
-            link.flush()
-            event = await self._await_ack(packet_id, seconds, f"unsubscribe from {filters}")
+            event = await self._call(
+                lambda conn, now: conn.unsubscribe(filters_list, props, now=now), seconds, what
+            )
         assert isinstance(event, UnsubscribeCompleted)
         codes = event.reason_codes
         if any(code >= 0x80 for code in codes):
@@ -686,26 +914,54 @@ class Client:
             )
         return codes
 
-    async def _await_ack(self, packet_id: int, timeout: float | None, what: str) -> Event:
-        future = self._waiters.wait_for_ack(packet_id)
+    async def _call(
+        self,
+        send: Callable[[ClientConnection, float], int],
+        timeout: float | None,
+        what: str,
+    ) -> Event:
+        """Send SUBSCRIBE / UNSUBSCRIBE with ``send`` and await the broker's answer.
+
+        While the client reconnects, the call waits for the connection, and sends again if the
+        connection is lost before the answer (MQTT does not resend these), all within
+        ``timeout``.
+        """
         router = self._get_router()
         reading = router.reader_waits()
         try:
-            event = await self._wait(future, timeout)
+            async with asyncio.timeout(timeout):
+                while True:
+                    link = self._link
+                    if link is None or not self._connected:
+                        await self._wait_connected(what)
+                        continue
+                    packet_id = send(link.conn, link.now())
+                    link.flush()
+                    future = self._waiters.wait_for_ack(packet_id)
+                    try:
+                        event = await future
+                    finally:
+                        self._waiters.acks.pop(packet_id, None)
+                    if not isinstance(event, Disconnected):
+                        return event
+                    if not self._reconnecting():
+                        self._mark_reported()
+                        raise MqttError(
+                            f"{what}: {self._ended_text(event)} before the broker answered"
+                        ) from event.error
         except TimeoutError:
             raise MqttTimeoutError(
                 f"{what} timed out after {timeout:g} s: no answer from the broker"
             ) from None
         finally:
-            self._waiters.acks.pop(packet_id, None)
             if reading:
                 router.reader_done()
-        if isinstance(event, Disconnected):
-            self._mark_reported()
-            raise MqttError(f"{what}: {self._ended_text(event)} before the broker answered") from (
-                event.error
-            )
-        return event
+
+    async def _wait_connected(self, what: str) -> None:
+        """Wait for the connection while reconnecting; else raise, saying why not."""
+        if not self._reconnecting():
+            raise self._not_connected_error(what)
+        await self.connected()
 
     # ------------------------------------------------------------------ streams (asyncio-mqtt 0.x)
 
@@ -775,14 +1031,18 @@ class Client:
                 options.logger,
                 acknowledge=self._acknowledge,
                 flush=self._flush,
+                manual_ack=options.manual_ack,
             )
         return router
 
-    def _require_link(self, what: str) -> Link:
-        link = self._link
-        if link is None or not self._connected:
+    def _require_link(self, what: str) -> None:
+        """Raise unless connected or reconnecting (then calls wait for the connection)."""
+        if not self._connected and not self._reconnecting():
             raise self._not_connected_error(what)
-        return link
+
+    def _reconnecting(self) -> bool:
+        """Inside the block with Reconnect on, and not given up: a loss is not the end."""
+        return self._options.reconnect is not None and self._entered and self._given_up is None
 
     def _not_connected_error(self, what: str) -> MqttError:
         status = self._get_router().status
@@ -822,3 +1082,20 @@ class Client:
     def _outgoing_call(self) -> contextlib.AbstractAsyncContextManager[object]:
         semaphore = self._semaphore
         return semaphore if semaphore is not None else contextlib.nullcontext()
+
+
+def _load_session(options: ClientOptions) -> Session:
+    """The client's session: new, or the one its store holds (a restarted process resumes)."""
+    store = options.store
+    configured = options.config.client_id
+    if not store.durable:
+        return Session(client_id=configured)
+    session = Session.restore(store.load())
+    if session.started and options.identifier_given and session.client_id != configured:
+        raise ValueError(
+            f"the session store holds the session of client {session.client_id!r}, not of "
+            f"identifier={configured!r}: use the same identifier, or another store"
+        )
+    if not session.started:
+        session.client_id = configured
+    return session

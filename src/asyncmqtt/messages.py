@@ -97,8 +97,19 @@ class Message:
     Messages order by ``mid``, as in aiomqtt, so they can go into a ``PriorityQueue``.
     """
 
-    # ``_connection``: the number of the network connection it came on (for acknowledging).
-    __slots__ = ("_connection", "mid", "payload", "properties", "qos", "retain", "topic")
+    # ``_connection``: the number of the network connection it came on; ``_acker``: how to
+    # acknowledge it (manual_ack only); ``_acked``: whether ack() was called.
+    __slots__ = (
+        "_acked",
+        "_acker",
+        "_connection",
+        "mid",
+        "payload",
+        "properties",
+        "qos",
+        "retain",
+        "topic",
+    )
 
     def __init__(  # noqa: PLR0917 - aiomqtt's signature
         self,
@@ -116,6 +127,30 @@ class Message:
         self.mid: int = mid
         self.properties: Properties = NO_PROPERTIES if properties is None else properties
         self._connection = 0
+        self._acker: Callable[[Message], None] | None = None
+        self._acked = False
+
+    async def ack(self) -> None:
+        """Acknowledge this QoS 1/2 message to the broker (``Client(manual_ack=True)`` only).
+
+        Acknowledgements leave in the order the messages arrived, as MQTT requires: acking a
+        message before an earlier one holds its acknowledgement back until the earlier one is
+        acked too. A message not acknowledged when the connection ends is delivered again by
+        the broker (with its DUP flag) if it kept the session. Raises ``ValueError`` for a
+        QoS 0 message, a second call, or a client without ``manual_ack``.
+        """
+        acker = self._acker
+        if acker is None:
+            raise ValueError(
+                "message.ack() needs Client(manual_ack=True): without it, messages are "
+                "acknowledged when they reach a stream"
+            )
+        if not self.qos:
+            raise ValueError("a QoS 0 message has no acknowledgement: ack() is for QoS 1 and 2")
+        if self._acked:
+            raise ValueError(f"the message {self!r} is already acknowledged")
+        self._acked = True
+        acker(self)
 
     def __lt__(self, other: Message) -> bool:
         return self.mid < other.mid
@@ -136,10 +171,11 @@ class MessageFactory:
     names were checked by the decoder, so they are not validated again.
     """
 
-    __slots__ = ("_topics",)
+    __slots__ = ("_acker", "_topics")
 
-    def __init__(self) -> None:
+    def __init__(self, acker: Callable[[Message], None] | None = None) -> None:
         self._topics: dict[str, Topic] = {}
+        self._acker = acker  # (manual_ack: the messages' ack() calls it)
 
     def __call__(self, publish: Publish, connection: int) -> Message:
         name = publish.topic
@@ -154,6 +190,8 @@ class MessageFactory:
         message.mid = publish.packet_id or 0
         message.properties = publish.properties
         message._connection = connection
+        message._acker = self._acker
+        message._acked = False
         return message
 
     def _topic(self, name: str) -> Topic:
@@ -209,10 +247,11 @@ class ReadGate:
 class ConnectionStatus:
     """Whether the client is connected, and why it stopped being: shared by all streams."""
 
-    __slots__ = ("cause", "connected", "reason", "reported")
+    __slots__ = ("cause", "connected", "reason", "reconnecting", "reported")
 
     def __init__(self) -> None:
         self.connected = False
+        self.reconnecting = False  # not connected, but coming back: streams keep waiting
         self.reason = "not connected: enter `async with client` before iterating messages"
         self.cause: BaseException | None = None
         # Whether the user has been told of the loss (``cause``) by some exception already.
@@ -288,7 +327,7 @@ class MessageStream(AsyncIterator[Message]):
             if self._closed:
                 raise MqttError("this message stream is closed (its `async with` block ended)")
             status = self._status
-            if not status.connected:
+            if not status.connected and not status.reconnecting:
                 status.reported = True
                 raise MqttError(status.reason) from status.cause
             waiter = asyncio.get_running_loop().create_future()
@@ -350,6 +389,7 @@ class Router:
 
     __slots__ = (
         "_acknowledge",
+        "_counts",
         "_discarded",
         "_filtered",
         "_filtered_streams",
@@ -376,8 +416,12 @@ class Router:
         logger: Logger,
         acknowledge: Callable[[Message], None],
         flush: Callable[[], None],
+        *,
+        manual_ack: bool = False,
     ) -> None:
         self.status = ConnectionStatus()
+        # Whether delivering counts as acknowledging (else the application's ack() does).
+        self._counts = not manual_ack
         self.gate = ReadGate()
         self._acknowledge = acknowledge
         self._flush = flush
@@ -408,12 +452,12 @@ class Router:
             and (not everything._limit or len(everything) < everything._limit)
         ):
             everything.put(message)  # the aiomqtt 2.x case: one stream of everything
-            if message.qos:
+            if message.qos and self._counts:
                 self.unacknowledged += 1
             return
         if self.backlog or not self._deliver(message):
             self._hold(message)
-        elif message.qos:
+        elif message.qos and self._counts:
             self.unacknowledged += 1
 
     def release(self) -> None:
@@ -424,6 +468,8 @@ class Router:
             message = backlog.popleft()
             if not message.qos:
                 self._held_qos0 -= 1
+                continue
+            if not self._counts:
                 continue
             acknowledged = True
             if message._connection == self.connection:
@@ -474,6 +520,8 @@ class Router:
                 streams = [self.everything]
             else:
                 self._discard(message)
+                if message.qos and not self._counts:  # (nobody will call its ack())
+                    self._acknowledge(message)
                 return True
         if not all(stream.has_room() for stream in streams):
             return False
@@ -517,6 +565,7 @@ class Router:
         self.connection = number
         self.unacknowledged = 0
         self.status.connected = True
+        self.status.reconnecting = False
         self.status.cause = None
         self.status.reported = False
         self.everything_read = False
@@ -526,11 +575,17 @@ class Router:
         """Every stream yields what it holds, then raises ``MqttError(reason) from cause``."""
         status = self.status
         status.connected = False
+        status.reconnecting = False
         status.reason = reason
         status.cause = cause
         self.everything.wake_all()
         for stream in (*self._unfiltered, *self._filtered_streams):
             stream.wake_all()
+
+    def connection_paused(self) -> None:
+        """The connection was lost and the client reconnects: streams keep waiting."""
+        self.status.connected = False
+        self.status.reconnecting = True
 
     def new_stream(
         self, limit: int | None, queue_type: type[asyncio.Queue[Message]] | None = None

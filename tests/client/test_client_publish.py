@@ -296,9 +296,22 @@ async def test_max_queued_outgoing_messages() -> None:
     ):
         tasks = [asyncio.create_task(client.publish(f"t/{n}", "x", qos=1)) for n in range(2)]
         await asyncio.sleep(0)  # one written, one waiting for the broker's receive maximum
+        # A full queue holds the publish back (it waits for room, within its timeout) ...
+        with pytest.raises(PublishWithdrawnError, match="room in the outgoing queue"):
+            await client.publish("t/2", "x", qos=1, timeout=0.05)
+        # ... and publish_nowait, which cannot wait, says so at once.
         with pytest.raises(MqttError, match="outgoing queue is full"):
-            await client.publish("t/2", "x", qos=1)
-        for task in tasks:
+            client.publish_nowait("t/2", "x", qos=1)
+        assert client._session.pending_count == 1  # neither was queued
+        waiting = asyncio.create_task(client.publish("t/3", "x", qos=1, timeout=5))
+        await asyncio.sleep(0)
+        tasks[1].cancel()  # withdrawn: room again, and the publish waiting for it goes on
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[1]
+        await asyncio.sleep(0)
+        [queued] = client._session.pending or []
+        assert queued.packet.topic == "t/3" and not waiting.done()
+        for task in (tasks[0], waiting):
             task.cancel()
 
 
