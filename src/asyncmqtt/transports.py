@@ -14,6 +14,9 @@ the exception that stopped it::
     websocket  the HTTP upgrade to WebSocket (only with transport="websockets")
 
 The client's CONNECT / CONNACK exchange follows as stage "connack", which is the Client's.
+Where a failure usually means the wrong kind of port (plain, TLS, WebSocket) or a client
+certificate the broker requires, the message says so and what to check (``_diagnosis``);
+``explain_no_connack`` does the same for a connection that ends before its CONNACK.
 One deadline covers all of it: ``settings.timeout`` starts counting when ``open_connection``
 is called, or the caller passes ``deadline`` (a ``loop.time()`` value) and keeps using it for
 the CONNACK. When the deadline passes during a stage, ``MqttConnectError`` names that stage
@@ -51,7 +54,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, TypeVar
 
+from . import _diagnosis
 from ._checks import check_headers, check_optional_str, check_timeout
+from ._diagnosis import explain_tls_error, explain_websocket_failure
 from .errors import MqttConnectError
 
 if TYPE_CHECKING:
@@ -65,6 +70,7 @@ __all__ = (
     "TLSParameters",
     "TransportSettings",
     "WebSocketHeaders",
+    "explain_no_connack",
     "open_connection",
 )
 
@@ -677,8 +683,11 @@ class _Connector:
                     ssl_handshake_timeout=self._tls_handshake_timeout(context),
                 )
         except (OSError, ssl.SSLError) as exc:
-            what = "TLS handshake failed" if context is not None else "cannot use the socket"
-            raise self._error(f"{what}: {exc}") from exc
+            if context is None:
+                raise self._error(f"cannot use the socket: {exc}") from exc
+            hint = explain_tls_error(exc, client_certificate=_client_certificate(self._settings))
+            detail = f"TLS handshake failed: {exc}" if hint is None else f"{hint} ({exc})"
+            raise self._error(detail) from exc
         return transport, protocol
 
     def _tls_handshake_timeout(self, context: ssl.SSLContext | None) -> float | None:
@@ -707,7 +716,12 @@ class _Connector:
             await asyncio.shield(ws.handshake)
         except ConnectionError as exc:
             ws.transport.abort()
-            raise self._error(str(exc)) from exc
+            hint = explain_websocket_failure(
+                exc.__cause__,
+                tls=context is not None,
+                client_certificate=_client_certificate(settings),
+            )
+            raise self._error(str(exc) if hint is None else f"{exc}: {hint}") from exc
         except BaseException:
             ws.transport.abort()
             raise
@@ -748,6 +762,32 @@ async def _cancel_attempts(attempts: dict[asyncio.Task[socket.socket], int]) -> 
     for task in attempts:
         if not task.cancelled() and task.exception() is None:
             task.result().close()
+
+
+def _client_certificate(settings: TransportSettings) -> bool | None:
+    """Whether a client certificate is offered: None when a tls_context may or may not hold one."""
+    if settings.tls_params is not None:
+        return settings.tls_params.certfile is not None
+    return None
+
+
+def explain_no_connack(
+    settings: TransportSettings, received: bytes, lost: BaseException | None
+) -> str | None:
+    """What probably went wrong when a connection opened with ``settings`` ended before CONNACK.
+
+    ``received``: the first bytes the server sent (empty if none); ``lost``: the exception that
+    ended the connection, if any. Returns a sentence saying what to check, or None. (TLS or HTTP
+    bytes where CONNACK should be, or a silent close, usually mean the wrong kind of port; a TLS
+    broker that requires a client certificate closes after a TLS 1.3 handshake.)
+    """
+    return _diagnosis.explain_no_connack(
+        received=received,
+        lost=lost,
+        tls=settings.uses_tls,
+        websocket=settings.transport == "websockets",
+        client_certificate=_client_certificate(settings) if settings.uses_tls else False,
+    )
 
 
 def _first_stage(settings: TransportSettings) -> str:
