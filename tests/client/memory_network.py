@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import selectors
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, TypeVar
 
 from asyncmqtt._link import Link
 from asyncmqtt.protocol.codec import Decoder, encode
@@ -26,6 +26,7 @@ from asyncmqtt.protocol.packets import Connect, Packet
 from asyncmqtt.transports import TransportSettings
 
 CLOSE: Final = "close"  # an answer: the broker closes the connection
+T = TypeVar("T")
 
 Answer = Callable[[Packet], list[Packet | bytes] | str | None]
 
@@ -54,6 +55,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self.now
+
+
+def run_virtual(coroutine: Coroutine[Any, Any, T]) -> tuple[T, float]:
+    """Run on a virtual-time loop; returns the result and how much virtual time passed."""
+    loop = VirtualTimeLoop()
+    try:
+        result = loop.run_until_complete(coroutine)
+        return result, loop.time()
+    finally:
+        loop.close()
 
 
 class MemoryTransport(asyncio.Transport):
@@ -87,6 +98,10 @@ class MemoryTransport(asyncio.Transport):
     def _deliver(self, data: bytes) -> None:
         if not self.closed:
             self.link.data_received(data)
+
+    def deliver(self, packet: Packet, version: ProtocolVersion) -> None:
+        """Send ``packet`` to the client on the next loop turn (a broker's own initiative)."""
+        self.link.loop.call_soon(self._deliver, encode(packet, version))
 
     def is_closing(self) -> bool:
         return self.closed
