@@ -164,7 +164,15 @@ class Link(asyncio.Protocol):
         if self._sink is not None:
             records = conn.session.take_records()
             if records:
-                self._sink.apply(records)
+                try:
+                    self._sink.apply(records)
+                except Exception as error:
+                    # The store could not keep what the bytes depend on (a full disk, say):
+                    # they must not leave. End the connection; the client reports ``failure``.
+                    self.failure = error
+                    if transport is not None:
+                        transport.abort()
+                    return
         data = conn.data_to_send()
         if data and transport is not None:
             transport.write(data)

@@ -160,3 +160,24 @@ async def test_acknowledgements_made_while_handling_events_go_out_in_the_same_wr
         + encode(Publish("a", b"2", 1, packet_id=2), V5)
     )
     assert transport.writes == [b"\x40\x02\x00\x01\x40\x02\x00\x02"]  # two PUBACKs, one write
+
+
+async def test_bytes_do_not_leave_when_the_store_cannot_keep_their_records() -> None:
+    from asyncmqtt.protocol.config import ClientConfig
+    from asyncmqtt.protocol.session import Session
+
+    class FullDisk:
+        def apply(self, records: object) -> None:
+            raise OSError("no space left on device")
+
+    conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
+    link = Link(conn, lambda events: None, FullDisk())
+    transport = RecordingTransport()
+    aborted: list[bool] = []
+    transport.abort = lambda: aborted.append(True)  # type: ignore[method-assign]
+    link.connection_made(transport)
+    link.data_received(encode(ConnAck(False, 0), V5))  # (its record: SessionStarted)
+    assert aborted == [True] and isinstance(link.failure, OSError)
+    conn.publish("t", b"x", 1, now=link.now())
+    link.flush()
+    assert len(transport.writes) == 1  # the CONNECT only: nothing the store did not keep

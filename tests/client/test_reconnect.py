@@ -312,3 +312,25 @@ def test_session_lost_policy_applies_to_what_was_in_flight_at_a_reconnect() -> N
                 await publishing
 
     run_virtual(scenario())
+
+
+def test_delays_grow_while_connections_keep_failing_and_start_afresh_after_a_stable_one() -> None:
+    broker = ScriptedBroker()
+    policy = Reconnect(initial_delay=1.0, max_delay=8.0, jitter=False, stable_after=10.0)
+    client = client_on(broker, reconnect=policy)
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        waits: list[float] = []
+        async with client:
+            for stay_up in (0.0, 0.0, 0.0, 20.0):
+                await asyncio.sleep(stay_up)  # (how long the connection stays up: the scenario)
+                dropped = loop.time()
+                broker.drop()
+                await asyncio.sleep(0)
+                await client.connected()
+                waits.append(loop.time() - dropped)
+        return waits
+
+    waits, _ = run_virtual(scenario())
+    assert waits == pytest.approx([1.0, 2.0, 4.0, 1.0])
