@@ -129,9 +129,21 @@ class Client:
     Connects on enter and disconnects on exit; reusable (enter again after exit) but not
     reentrant. The parameters are those of aiomqtt 2.x, with MQTT 5 properties as
     ``asyncmqtt.Properties``; ``client_id`` and ``message_retry_set`` are accepted for code
-    written for asyncio-mqtt 0.x. ``session_lost_policy`` says what happens to QoS 1/2
-    messages in flight when the broker lost the session (``SessionLostPolicy.RESEND``, the
-    default, or ``FAIL``). See docs/connecting.md for each parameter.
+    written for asyncio-mqtt 0.x. Added by asyncmqtt:
+
+    * ``reconnect``: ``True`` or a ``Reconnect`` policy: inside the block a lost connection
+      is made again (with backoff) instead of ending it; publishes made meanwhile wait in an
+      offline queue (QoS 0 too, unless ``offline_qos0="raise"``), bounded by
+      ``max_queued_outgoing_messages``.
+    * ``session_store``: where the session is kept (``SQLiteStore`` survives restarts of the
+      process; the default ``MemoryStore`` keeps nothing beyond it).
+    * ``manual_ack``: QoS 1/2 messages are acknowledged when the application calls
+      ``await message.ack()``, not when they reach a stream.
+    * ``session_lost_policy``: what happens to QoS 1/2 messages in flight when the broker lost
+      the session (``SessionLostPolicy.RESEND``, the default, or ``FAIL``).
+
+    The guides on connecting, reconnecting, publishing while offline, session stores and
+    manual acknowledgements describe each parameter.
     """
 
     # Slots: programs that hold many clients notice an instance dict (and __weakref__ keeps
