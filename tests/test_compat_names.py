@@ -153,3 +153,17 @@ def test_a_source_tree_without_metadata_imports(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "0+unknown (0, 'unknown')"
+
+
+def test_top_level_names() -> None:
+    assert asyncmqtt.MessagesIterator is asyncmqtt.MessageStream
+    assert (asyncmqtt.__version__, asyncmqtt.__version_tuple__) == (
+        _version.__version__,
+        _version.__version_tuple__,
+    )
+    assert {"MessagesIterator", "__version__", "__version_tuple__"} <= set(asyncmqtt.__all__)
+
+
+def test_client_id_is_the_identifier() -> None:
+    client = asyncmqtt.Client("broker.example", identifier="sensor-1")
+    assert client.id == client.identifier == "sensor-1"

@@ -11,6 +11,7 @@ Everything public is importable from here::
 """
 
 from ._reconnect import Reconnect
+from ._version import __version__, __version_tuple__
 from .client import Client
 from .errors import (
     ConnectionLostError,
@@ -23,6 +24,7 @@ from .errors import (
     PublishWithdrawnError,
     SessionLostError,
 )
+from .message import MessagesIterator
 from .messages import Message, MessageStream
 from .protocol.config import SessionLostPolicy
 from .protocol.enums import (
@@ -56,6 +58,7 @@ __all__ = (
     "ConnectionLostError",
     "Message",
     "MessageStream",
+    "MessagesIterator",
     "MqttCodeError",
     "MqttConnectError",
     "MqttError",
@@ -88,4 +91,6 @@ __all__ = (
     "Wildcard",
     "WildcardLike",
     "Will",
+    "__version__",
+    "__version_tuple__",
 )

@@ -76,7 +76,9 @@ class Link(asyncio.Protocol):
         "closed",
         "conn",
         "failure",
+        "first_bytes",
         "loop",
+        "lost_error",
         "transport",
         "write_paused",
     )
@@ -95,6 +97,9 @@ class Link(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self.failure: Exception | None = None  # raised while handling the core's events
+        # For explaining a connect that fails: what the server sent first, how it ended.
+        self.first_bytes = b""
+        self.lost_error: Exception | None = None
         self._held_back = 0  # bytes queued by flush_soon since the last write
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -111,6 +116,8 @@ class Link(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        if not self.first_bytes:
+            self.first_bytes = bytes(data[:64])
         self.conn.receive_data(data, self.loop.time())
         self.flush()
 
@@ -118,6 +125,7 @@ class Link(asyncio.Protocol):
         return None  # let the transport close; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_error = exc
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

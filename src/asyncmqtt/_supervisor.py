@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Final, Protocol, TypeAlias
 
+from ._diagnosis import looks_like_another_protocol
 from ._link import Link, RecordSink
-from ._options import ClientOptions, version_text
+from ._options import DEFAULT_TIMEOUT, ClientOptions, version_text
 from ._reconnect import Reconnect
 from .errors import (
     ConnectionLostError,
@@ -54,11 +56,14 @@ from .protocol.connection import ClientConnection
 from .protocol.enums import ConnAckReasonCode, ConnectReturnCode, ProtocolVersion
 from .protocol.events import Connected, Disconnected, Event
 from .protocol.session import Session
-from .transports import TransportSettings, open_connection
+from .transports import TransportSettings, explain_no_connack, open_connection
 
 __all__ = ("Opener", "Supervisor")
 
 _V5 = ProtocolVersion.V5
+# CONNACK, remaining length 2, no session, return code 1 "unacceptable protocol version": how an
+# MQTT 3.1.x broker answers a CONNECT of a version it does not know.
+_OLD_REFUSAL: Final = b"\x20\x02\x00\x01"
 # CONNACK codes that retrying cannot fix (with the version negotiated, 0x84 / 1 is the
 # fallback's business, see _failure): bad credentials, not authorized, banned, identifier
 # rejected, bad authentication method, unsupported protocol version.
@@ -216,9 +221,9 @@ class Supervisor:
 
     def _is_final(self, error: MqttConnectError) -> bool:
         """Whether a failed attempt is one that retrying cannot fix."""
+        if error.rc is not None:
+            return error.rc in _FINAL_CODES[self.config.protocol_version]
         cause = error.__cause__
-        if isinstance(cause, MqttCodeError):
-            return cause.rc in _FINAL_CODES[self.config.protocol_version]
         while cause is not None:
             if isinstance(cause, ssl.SSLCertVerificationError):
                 return True
@@ -226,9 +231,20 @@ class Supervisor:
         return False
 
     async def _connect_once(self) -> Link:
-        """One connection (falling back to 3.1.1 if needed); raises ``MqttConnectError``."""
+        """One connection (falling back to 3.1.1 if needed); raises ``MqttConnectError``.
+
+        While the version is being negotiated, the 5.0 attempt gets half of the connect timeout
+        for its CONNACK: some brokers never answer a CONNECT of a version they do not speak, and
+        the other half is left for 3.1.1.
+        """
+        loop = asyncio.get_running_loop()
+        timeout = self._options.timeout
+        deadline = None if timeout is None else loop.time() + timeout
+        first_deadline = deadline
+        if not self.negotiated and self.config.protocol_version is _V5:
+            first_deadline = loop.time() + (timeout or DEFAULT_TIMEOUT) / 2
         try:
-            link = await self._attempt()
+            link = await self._attempt(first_deadline, deadline)
         except _ProtocolRefused as refused:
             self._options.logger.info(
                 "the broker at %s does not accept MQTT 5.0 (%s); connecting with MQTT 3.1.1",
@@ -237,9 +253,16 @@ class Supervisor:
             )
             self._fall_back()
             try:
-                link = await self._attempt()
+                link = await self._attempt(deadline, deadline)
             except _ProtocolRefused as again:
                 raise again.error from again.error.__cause__
+            except MqttConnectError as error:
+                raise MqttConnectError(
+                    f"{error.args[1]} (with MQTT 3.1.1; with MQTT 5.0 first: {refused.detail})",
+                    stage=error.stage,
+                    address=error.address,
+                    rc=error.rc,  # type: ignore[arg-type]  # (a CONNACK code: an int)
+                ) from error.__cause__
         self.negotiated = True
         assert self.conn is not None
         self._options.logger.debug(
@@ -250,6 +273,12 @@ class Supervisor:
             self.conn.server.session_present,
         )
         return link
+
+    def _dispatch(self, conn: ClientConnection, events: list[Event]) -> None:
+        """Events of the current connection go to the client; those of one given up (an
+        attempt that timed out, whose end is reported late) are of no interest any more."""
+        if conn is self.conn:
+            self._on_events(events)
 
     def connection_event(self, event: Connected | Disconnected) -> bool:
         """Resolve the attempt in progress with ``event``; False if there is none."""
@@ -276,16 +305,16 @@ class Supervisor:
             logger.info("MQTT 3.1.1: the CONNECT properties are not sent")
         self.config = config.for_version(ProtocolVersion.V311)
 
-    async def _attempt(self) -> Link:
-        """One network connection and CONNECT / CONNACK exchange."""
+    async def _attempt(self, connack_deadline: float | None, deadline: float | None) -> Link:
+        """One network connection and CONNECT / CONNACK exchange, within ``deadline`` (the
+        transport) and ``connack_deadline`` (the answer; earlier while negotiating 5.0)."""
         options = self._options
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Event] = loop.create_future()
         self._attempt_waiter = waiter
-        # One deadline for the whole attempt: transport stages, then CONNACK.
-        deadline = None if options.timeout is None else loop.time() + options.timeout
         conn = self.conn = ClientConnection(self.config, self._session)
         link: Link | None = None
+        started = loop.time()
         options.logger.debug(
             "connecting to %s (MQTT %s, client identifier %r)",
             options.address,
@@ -294,22 +323,28 @@ class Supervisor:
         )
         try:
             _, link = await self._open(
-                lambda: Link(conn, self._on_events, self._sink),
+                lambda: Link(conn, functools.partial(self._dispatch, conn), self._sink),
                 options.transport,
                 deadline=deadline,
             )
             self.link = link
             self._on_link(link)
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(connack_deadline):
                 event = await waiter
         except TimeoutError:
             self.drop_link(link)
-            raise MqttConnectError(
-                f"connecting to {options.address} timed out after {options.timeout:g} s "
-                "(no CONNACK)",
+            # (The time it was given, not the clock's reading, which the loop rounds.)
+            waited = (connack_deadline or loop.time()) - started
+            failure = MqttConnectError(
+                f"connecting to {options.address} timed out after {waited:.3g} s (no CONNACK)",
                 stage="connack",
                 address=options.address,
-            ) from None
+            )
+            if connack_deadline != deadline:  # (the 5.0 attempt of a negotiation)
+                raise _ProtocolRefused(
+                    f"no answer to its CONNECT within {waited:.3g} s", failure
+                ) from None
+            raise failure from None
         except BaseException:
             self.drop_link(link)
             raise
@@ -317,11 +352,11 @@ class Supervisor:
             self._attempt_waiter = None
         if isinstance(event, Disconnected):
             self.drop_link(link)
-            raise self._failure(event)
+            raise self._failure(event, link)
         assert link is not None
         return link
 
-    def _failure(self, event: Disconnected) -> Exception:
+    def _failure(self, event: Disconnected, link: Link | None) -> Exception:
         error = event.error
         code = event.reason_code
         version = self.config.protocol_version
@@ -334,7 +369,16 @@ class Supervisor:
                 or isinstance(error, ConnectionLostError | ProtocolError)
             )
         )
-        if isinstance(error, MqttCodeError) and code is not None:
+        refused = isinstance(error, MqttCodeError) and code is not None
+        hint = None
+        if link is not None and not refused:
+            hint = explain_no_connack(self._options.transport, link.first_bytes, link.lost_error)
+            if looks_like_another_protocol(link.first_bytes) or isinstance(
+                link.lost_error, ssl.SSLError
+            ):
+                fallback = False  # not MQTT, or TLS refused: MQTT 3.1.1 cannot fare better
+        if refused:
+            assert code is not None
             message = (
                 f"the broker at {address} refused the connection: "
                 f"{_connack_code_text(code, version)}"
@@ -343,7 +387,21 @@ class Supervisor:
             message = f"the broker at {address} closed the connection before CONNACK"
         else:
             message = f"the broker at {address} broke the protocol while connecting: {error}"
-        failure = MqttConnectError(message, stage="connack", address=address)
+        if version is _V5 and link is not None and link.first_bytes[:4] == _OLD_REFUSAL:
+            # An MQTT 3.1.x broker refusing a version it does not know, in its own words.
+            message = (
+                f"the broker at {address} does not speak MQTT 5.0: it answered with an MQTT "
+                "3.1.x CONNACK refusing the protocol version (return code 1)"
+            )
+            hint = None
+        if hint is not None and link is not None and looks_like_another_protocol(link.first_bytes):
+            # Not MQTT at all: what the decoder made of it ("malformed PUBACK") stays the cause.
+            message = f"connecting to {address} failed at the connack stage: {hint}"
+        elif hint is not None:
+            message = f"{message}: {hint}"
+        failure = MqttConnectError(
+            message, stage="connack", address=address, rc=code if refused else None
+        )
         failure.__cause__ = error
         if fallback:
             return _ProtocolRefused(message, failure)

@@ -285,6 +285,11 @@ class Client:
         return session.client_id if session.started else self._options.config.client_id
 
     @property
+    def id(self) -> str:
+        """``identifier`` under asyncio-mqtt 0.x's name."""
+        return self.identifier
+
+    @property
     def protocol(self) -> ProtocolVersion:
         """The MQTT version in use (after a fallback, 3.1.1)."""
         return self._supervisor.config.protocol_version

@@ -4,9 +4,10 @@ Every failure the library reports derives from ``MqttError``::
 
     MqttError
     ├── MqttCodeError            the broker answered with a failure reason code
+    │   └── MqttConnectError     the connection could not be established (carries the stage,
+    │                            and the CONNACK code when the broker refused)
     ├── MqttReentrantError       a Client entered while it is already in use
     ├── MqttTimeoutError         an operation got no answer in time (also a TimeoutError)
-    ├── MqttConnectError         the connection could not be established (carries the stage)
     ├── ConnectionLostError      an established connection ended
     ├── SessionLostError         the broker had no session for messages still in flight
     ├── PublishWithdrawnError    a publish timed out / was cancelled before it was written
@@ -107,13 +108,23 @@ class MqttTimeoutError(MqttError, TimeoutError):
     outcome: Awaitable[int] | None = None
 
 
-class MqttConnectError(MqttError):
-    """Connecting failed. ``stage`` names where: resolve, tcp, proxy, tls, websocket, connack."""
+class MqttConnectError(MqttCodeError):
+    """Connecting failed. ``stage`` names where: resolve, tcp, proxy, tls, websocket, connack.
 
-    def __init__(self, message: str, *, stage: str, address: str) -> None:
-        super().__init__(message)
+    As in aiomqtt 2, it is an ``MqttCodeError``: ``rc`` is the broker's CONNACK code when the
+    broker refused the connection (a ``ConnAckReasonCode`` or, for MQTT 3.1.x, a
+    ``ConnectReturnCode``), and None when connecting failed before any CONNACK.
+    """
+
+    def __init__(
+        self, message: str, *, stage: str, address: str, rc: int | None = None
+    ) -> None:
+        super().__init__(rc, message)
         self.stage = stage
         self.address = address
+
+    def __str__(self) -> str:
+        return str(self.args[1]) if self.rc is None else super().__str__()
 
 
 class ConnectionLostError(MqttError):

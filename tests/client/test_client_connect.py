@@ -124,12 +124,42 @@ async def test_connect_timeout_without_connack() -> None:
         await session.until_closed()
 
     async with FakeServer(never_answer) as server:
-        client = Client("127.0.0.1", server.port, timeout=0.2)
+        client = Client("127.0.0.1", server.port, timeout=0.2, protocol=V5)
         with pytest.raises(MqttConnectError) as caught:
             async with client:
                 pass
     assert caught.value.stage == "connack"
     assert "timed out after 0.2 s" in str(caught.value)
+    assert caught.value.rc is None
+
+
+async def test_a_broker_silent_to_mqtt_5_gets_3_1_1_in_the_rest_of_the_timeout() -> None:
+    async def answer_311_only(session: FakeSession) -> None:
+        connect = await session.expect(Connect)
+        if connect.protocol_version is V5:
+            await session.until_closed()  # (amqtt 0.12 never answers some 5.0 CONNECTs)
+            return
+        session.send(ConnAck(False, 0))
+        await session.serve()
+
+    async with (
+        FakeServer(answer_311_only) as server,
+        Client("127.0.0.1", server.port, timeout=2) as client,
+    ):
+        assert client.protocol is ProtocolVersion.V311
+    assert [s.connect.protocol_version for s in server.sessions] == [V5, V311]  # type: ignore[union-attr]
+
+
+async def test_when_both_versions_fail_the_error_names_both_attempts() -> None:
+    async def never_answer(session: FakeSession) -> None:
+        await session.until_closed()
+
+    async with FakeServer(never_answer) as server:
+        with pytest.raises(MqttConnectError) as caught:
+            async with Client("127.0.0.1", server.port, timeout=0.4):
+                pass
+    text = str(caught.value)
+    assert "with MQTT 3.1.1" in text and "with MQTT 5.0 first: no answer to its CONNECT" in text
 
 
 async def test_keepalive_is_sent_in_connect() -> None:

@@ -21,11 +21,6 @@ from asyncmqtt import MqttConnectError, TLSParameters
 
 TIMEOUT = 10.0  # nothing here waits for it: every case fails at once
 
-supervisor_pending = pytest.mark.xfail(
-    strict=True, reason="the supervisor does not call transports.explain_no_connack yet"
-)
-
-
 async def _connect_error(broker: TransportBroker, port: int, **options: Any) -> MqttConnectError:
     with pytest.raises(MqttConnectError) as caught:
         async with asyncmqtt.Client(broker.host, port, timeout=TIMEOUT, **options):
@@ -37,14 +32,12 @@ def _fell_back(caplog: pytest.LogCaptureFixture) -> bool:
     return any("connecting with MQTT 3.1.1" in record.getMessage() for record in caplog.records)
 
 
-@supervisor_pending
 async def test_plain_tcp_at_a_tls_port(transport_broker: TransportBroker) -> None:
     error = await _connect_error(transport_broker, transport_broker.port_of(transport_broker.tls))
     assert error.stage == "connack"
     assert "if this port expects TLS, connect with tls_params" in str(error)
 
 
-@supervisor_pending
 async def test_plain_tcp_at_a_websocket_port(
     transport_broker: TransportBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -59,7 +52,6 @@ async def test_plain_tcp_at_a_websocket_port(
     assert not _fell_back(caplog)
 
 
-@supervisor_pending
 async def test_tls13_without_the_required_client_certificate(
     transport_broker: TransportBroker, pki: Pki
 ) -> None:

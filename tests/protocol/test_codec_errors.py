@@ -598,12 +598,12 @@ BAD_INPUT = [
         "subscription_identifiers has the value 0, but it must be at least 1",
     ),
     Bad(
-        "SUBACK 3.1.1 reason of 5.0",
+        "SUBACK 3.1.1 unknown success code",
         V311,
         CLIENT,
-        b"\x90\x03\x00\x01\x87",
+        b"\x90\x03\x00\x01\x03",
         MALFORMED,
-        "0x87 is not a valid SUBACK reason code",
+        "0x03 is not a valid SUBACK reason code",
     ),
     Bad(
         "SUBACK 5.0 unknown reason",
@@ -1566,3 +1566,14 @@ def test_every_misuse_case_is_a_packet_or_a_deliberate_non_packet() -> None:
     packets: tuple[type, ...] = Packet.__args__  # type: ignore[attr-defined]
     non_packets = [case.name for case in MISUSE if not isinstance(case.packet, packets)]
     assert non_packets == ["not a packet"]
+
+
+@pytest.mark.parametrize(("byte", "code"), [(0x87, 0x87), (0x8F, 0x8F), (0xFE, 0xFE)])
+def test_a_311_suback_refusal_code_311_does_not_define_is_still_a_refusal(
+    byte: int, code: int
+) -> None:
+    decoder = Decoder(version=V311)
+    decoder.feed(bytes([0x90, 0x04, 0x00, 0x01, 0x01, byte]))
+    packet = decoder.next_packet()
+    assert packet == SubAck(1, (1, code))
+    assert isinstance(packet, SubAck) and packet.reason_codes[1] >= 0x80

@@ -58,8 +58,10 @@ identifier, a property not allowed in the packet, or a property value that is cu
 specification lists each packet's reason codes as the values of that field and says the sender
 MUST use one of them; a byte outside the list has no meaning in that field, so it "cannot be
 parsed according to this specification", the definition of a Malformed Packet (section 1.2).
-The same holds for MQTT 3.1.x CONNACK return codes above 5 and SUBACK return codes other than
-0, 1, 2 and 0x80.
+The same holds for MQTT 3.1.x CONNACK return codes above 5 and for 3.1.x SUBACK return codes
+below 0x80 other than 0, 1 and 2. A 3.1.x SUBACK code of 0x80 or above that 3.1.x does not
+define is read as the refusal it plainly is (some brokers send MQTT 5's codes, such as 0x8F, to
+3.1.1 clients): the subscription failed, the packet is not garbage.
 
 ``ProtocolViolationError`` (0x82), the packet parses but breaks a rule: a packet the decoder's
 side never receives (a client getting SUBSCRIBE, a server getting SUBACK, a 3.1.x client getting
@@ -1090,8 +1092,12 @@ def _decode_suback(reader: _Reader, version: ProtocolVersion) -> SubAck:
         allowed = _SUBACK_CODES_V3
     if reader.at_end():
         _violation("SUBACK has no reason codes; it must carry one per topic filter")
-    codes = []
+    codes: list[int] = []
     while not reader.at_end():
+        if version is not _V5 and reader.data[reader.pos] >= 0x80:
+            code = reader.byte("SUBACK reason code")  # a refusal, whatever its number
+            codes.append(_SUBACK_CODES.get(code, code))
+            continue
         codes.append(_read_code(reader, allowed, "SUBACK reason code"))
     return SubAck(packet_id, tuple(codes), properties)
 
