@@ -11,6 +11,7 @@ Everything public is importable from here::
 """
 
 from ._reconnect import Reconnect
+from ._stats import ClientStats
 from ._version import __version__, __version_tuple__
 from .client import Client
 from .errors import (
@@ -53,6 +54,7 @@ from .types import (
 __all__ = (
     "CLEAN_START_FIRST_ONLY",
     "Client",
+    "ClientStats",
     "MemoryStore",
     "ConnAckReasonCode",
     "ConnectionLostError",

@@ -52,6 +52,7 @@ from ._deadlines import Deadlines
 from ._link import Link
 from ._options import ClientOptions, version_text
 from ._reconnect import Reconnect
+from ._stats import ClientStats
 from ._supervisor import Supervisor
 from ._waiters import Waiters
 from .errors import (
@@ -63,6 +64,7 @@ from .errors import (
     PublishWithdrawnError,
 )
 from .messages import (
+    ClientMessages,
     FilteredStream,
     Message,
     MessageFactory,
@@ -329,7 +331,12 @@ class Client:
             await waiter
 
     @property
-    def messages(self) -> MessageStream:
+    def stats(self) -> ClientStats:
+        """Counters of what this client did (``ClientStats``), for operators."""
+        return self._get_router().stats
+
+    @property
+    def messages(self) -> ClientMessages:
         """Every received message that no ``filtered_messages``/``unfiltered_messages`` stream
         took, in arrival order: ``async for message in client.messages``. ``len()`` is the
         number waiting. Several tasks iterating it share the one stream."""
@@ -990,7 +997,7 @@ class Client:
         text = filter_text(topic_filter)
         validate_topic_filter(text)
         limit = check_queue_maxsize(queue_maxsize) or self._options.max_incoming
-        return FilteredStream(self._get_router(), text, limit)
+        return FilteredStream(self._get_router(), text, limit, str_topics=True)
 
     def unfiltered_messages(
         self, *, queue_maxsize: int = 0

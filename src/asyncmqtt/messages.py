@@ -24,8 +24,10 @@ open (plain aiomqtt 2.x usage) every message goes to ``client.messages``. One ca
 at all: filtered/unfiltered streams are open (asyncio-mqtt 0.x usage), none of them wants the
 message, and no task has iterated ``client.messages`` on this connection. Keeping such messages
 would grow memory without bound in a program that never reads ``client.messages``, so they are
-discarded and logged at WARNING (the first per connection; DEBUG after) -- a documented policy,
-never a silent loss.
+discarded -- a documented policy, never a silent loss: each is counted
+(``client.stats.messages_discarded``) and logged, at WARNING at most every 10 seconds with the
+count since the last warning (DEBUG in between), and what remains is summed up at WARNING when
+the connection ends.
 
 Each stream is a queue plus the futures of the tasks waiting on it; several tasks iterating one
 stream share it, each message going to one of them. The queue is a plain ``deque`` (FIFO, as
@@ -60,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -67,14 +70,17 @@ from types import TracebackType
 from typing import Final, Protocol
 
 from ._checks import Logger
+from ._stats import ClientStats
 from .errors import MqttError
 from .protocol.packets import Publish, Subscription
 from .protocol.properties import NO_PROPERTIES, Properties
 from .protocol.topics import FilterTrie
-from .topics import Topic, TopicLike
+from .topics import Topic, TopicLike, TopicString
 from .types import PayloadType, encode_payload
 
 __all__ = (
+    "AllMessages",
+    "ClientMessages",
     "FilteredStream",
     "Message",
     "MessageFactory",
@@ -86,6 +92,7 @@ __all__ = (
 )
 
 _TOPIC_CACHE_LIMIT: Final = 4096
+_DISCARD_WARNING_INTERVAL: Final = 10.0  # seconds between warnings of discarded messages
 
 
 class Message:
@@ -120,7 +127,7 @@ class Message:
         mid: int,
         properties: Properties | None = None,
     ) -> None:
-        self.topic: Topic = topic if isinstance(topic, Topic) else Topic(topic)
+        self.topic: Topic | TopicString = topic if isinstance(topic, Topic) else Topic(topic)
         self.payload: bytes = encode_payload(payload)
         self.qos: int = qos
         self.retain: bool = retain
@@ -151,6 +158,20 @@ class Message:
             raise ValueError(f"the message {self!r} is already acknowledged")
         self._acked = True
         acker(self)
+
+    def with_str_topic(self) -> Message:
+        """This message as the asyncio-mqtt 0.x streams deliver it: its topic a ``str``."""
+        copy = _new_message(Message)
+        copy.topic = TopicString(self.topic.value)
+        copy.payload = self.payload
+        copy.qos = self.qos
+        copy.retain = self.retain
+        copy.mid = self.mid
+        copy.properties = self.properties
+        copy._connection = self._connection
+        copy._acker = self._acker
+        copy._acked = False
+        return copy
 
     def __lt__(self, other: Message) -> bool:
         return self.mid < other.mid
@@ -278,13 +299,15 @@ class MessageStream(AsyncIterator[Message]):
     Several tasks may iterate the same stream: each message goes to one of them, in order.
     """
 
-    __slots__ = ("_closed", "_getters", "_items", "_limit", "_router", "_status")
+    __slots__ = ("_closed", "_getters", "_items", "_limit", "_router", "_status", "str_topics")
 
     def __init__(
         self,
         queue_type: type[asyncio.Queue[Message]] | None,
         router: Router,
         limit: int | None,
+        *,
+        str_topics: bool = False,
     ) -> None:
         self._items: deque[Message] | _QueueItems | None = None  # a deque made by the first put
         if queue_type is not None and queue_type is not asyncio.Queue:
@@ -294,6 +317,7 @@ class MessageStream(AsyncIterator[Message]):
         self._getters: list[asyncio.Future[None]] = []  # a few tasks at most
         self._limit = limit if limit and limit > 0 else 0  # 0: no limit
         self._closed = False
+        self.str_topics = str_topics  # an asyncio-mqtt 0.x stream: topics as plain str
 
     def __aiter__(self) -> MessageStream:
         return self
@@ -389,7 +413,9 @@ class Router:
 
     __slots__ = (
         "_acknowledge",
+        "_all",
         "_counts",
+        "_discard_warned",
         "_discarded",
         "_filtered",
         "_filtered_streams",
@@ -405,6 +431,7 @@ class Router:
         "everything",
         "everything_read",
         "gate",
+        "stats",
         "status",
         "unacknowledged",
     )
@@ -418,8 +445,10 @@ class Router:
         flush: Callable[[], None],
         *,
         manual_ack: bool = False,
+        stats: ClientStats | None = None,
     ) -> None:
         self.status = ConnectionStatus()
+        self.stats = ClientStats() if stats is None else stats
         # Whether delivering counts as acknowledging (else the application's ack() does).
         self._counts = not manual_ack
         self.gate = ReadGate()
@@ -436,18 +465,22 @@ class Router:
         # wait for an acknowledgement of their own right now.
         self._readers: weakref.WeakSet[asyncio.Task[object]] | None = None
         self._readers_waiting = 0
-        self.everything = self.new_stream(limit, queue_type)
+        self.everything = ClientMessages(queue_type, self, limit)
+        self._hold_limit = max(self._hold_limit, self.everything._limit)
         self.everything_read = False  # has a task iterated `client.messages` on this connection?
         self._filtered: FilterTrie[MessageStream] = FilterTrie()
         self._filtered_streams: list[MessageStream] = []
         self._unfiltered: list[MessageStream] = []
-        self._discarded = 0
+        self._all: list[MessageStream] = []  # asyncio-mqtt 0.12-0.16's client.messages()
+        self._discarded = 0  # discarded since the last warning
+        self._discard_warned = -math.inf  # when the last warning was logged (loop time)
 
     def route(self, message: Message) -> None:
         everything = self.everything
         if (
             not self._filtered
             and not self._unfiltered
+            and not self._all
             and not self.backlog
             and (not everything._limit or len(everything) < everything._limit)
         ):
@@ -515,31 +548,58 @@ class Router:
     def _deliver(self, message: Message) -> bool:
         """Put ``message`` into every stream that wants it; False if one of them is full."""
         streams = self._filtered.match(message.topic.value) or self._unfiltered
+        if not streams and (
+            self.everything_read or not (self._filtered or self._unfiltered or self._all)
+        ):
+            streams = [self.everything]
+        if self._all:
+            streams = [*streams, *self._all]
         if not streams:
-            if self.everything_read or not (self._filtered or self._unfiltered):
-                streams = [self.everything]
-            else:
-                self._discard(message)
-                if message.qos and not self._counts:  # (nobody will call its ack())
-                    self._acknowledge(message)
-                return True
+            self._discard(message)
+            if message.qos and not self._counts:  # (nobody will call its ack())
+                self._acknowledge(message)
+            return True
         if not all(stream.has_room() for stream in streams):
             return False
+        old_style: Message | None = None
         for stream in streams:
-            stream.put(message)
+            if stream.str_topics:
+                if old_style is None:
+                    old_style = message.with_str_topic()
+                stream.put(old_style)
+            else:
+                stream.put(message)
         return True
 
     def _discard(self, message: Message) -> None:
+        """The documented policy (module docstring): counted, and logged at WARNING at most
+        every ``_DISCARD_WARNING_INTERVAL`` seconds, each warning counting those since the
+        last one (the rest at DEBUG; what remains is summed up when the connection ends)."""
+        self.stats.messages_discarded += 1
         self._discarded += 1
-        level = logging.WARNING if self._discarded == 1 else logging.DEBUG
+        now = asyncio.get_running_loop().time()
+        warn = now - self._discard_warned >= _DISCARD_WARNING_INTERVAL
         self._logger.log(
-            level,
+            logging.WARNING if warn else logging.DEBUG,
             "discarded a message on topic %r: no filtered_messages() stream matches it, no "
             "unfiltered_messages() stream is open, and client.messages is not being read "
-            "(%d discarded on this connection)",
+            "(%d discarded since the last warning, %d in all: client.stats.messages_discarded)",
             message.topic.value,
             self._discarded,
+            self.stats.messages_discarded,
         )
+        if warn:
+            self._discarded = 0
+            self._discard_warned = now
+
+    def _summarize_discards(self) -> None:
+        if self._discarded:
+            self._logger.warning(
+                "discarded %d more messages that no stream wanted (%d in all)",
+                self._discarded,
+                self.stats.messages_discarded,
+            )
+            self._discarded = 0
 
     def open_filtered(self, topic_filter: str, stream: MessageStream) -> None:
         self._filtered.add(topic_filter, stream)
@@ -548,6 +608,15 @@ class Router:
     def close_filtered(self, topic_filter: str, stream: MessageStream) -> None:
         self._filtered.remove(topic_filter, stream)
         self._filtered_streams.remove(stream)
+        stream.close()
+        if self.backlog:
+            self.release()
+
+    def open_all(self, stream: MessageStream) -> None:
+        self._all.append(stream)
+
+    def close_all(self, stream: MessageStream) -> None:
+        self._all.remove(stream)
         stream.close()
         if self.backlog:
             self.release()
@@ -569,17 +638,17 @@ class Router:
         self.status.cause = None
         self.status.reported = False
         self.everything_read = False
-        self._discarded = 0
 
     def connection_ended(self, reason: str, cause: BaseException | None) -> None:
         """Every stream yields what it holds, then raises ``MqttError(reason) from cause``."""
+        self._summarize_discards()
         status = self.status
         status.connected = False
         status.reconnecting = False
         status.reason = reason
         status.cause = cause
         self.everything.wake_all()
-        for stream in (*self._unfiltered, *self._filtered_streams):
+        for stream in (*self._unfiltered, *self._filtered_streams, *self._all):
             stream.wake_all()
 
     def connection_paused(self) -> None:
@@ -588,10 +657,14 @@ class Router:
         self.status.reconnecting = True
 
     def new_stream(
-        self, limit: int | None, queue_type: type[asyncio.Queue[Message]] | None = None
+        self,
+        limit: int | None,
+        queue_type: type[asyncio.Queue[Message]] | None = None,
+        *,
+        str_topics: bool = False,
     ) -> MessageStream:
-        """A stream for ``filtered_messages`` / ``unfiltered_messages`` (a FIFO queue)."""
-        stream = MessageStream(queue_type, self, limit)
+        """A stream for ``filtered_messages`` / ``unfiltered_messages`` / ``messages()``."""
+        stream = MessageStream(queue_type, self, limit, str_topics=str_topics)
         self._hold_limit = max(self._hold_limit, stream._limit)
         return stream
 
@@ -600,12 +673,17 @@ class Router:
 
 
 class FilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
-    """``filtered_messages``: a stream of what matches a filter, open while the block runs."""
+    """``filtered_messages``: a stream of what matches a filter, open while the block runs.
 
-    def __init__(self, router: Router, topic_filter: str, limit: int | None) -> None:
+    ``str_topics``: the asyncio-mqtt 0.x API, whose messages have ``str`` topics.
+    """
+
+    def __init__(
+        self, router: Router, topic_filter: str, limit: int | None, *, str_topics: bool
+    ) -> None:
         self._router = router
         self._filter = topic_filter
-        self._stream = router.new_stream(limit)
+        self._stream = router.new_stream(limit, str_topics=str_topics)
 
     async def __aenter__(self) -> MessageStream:
         self._router.open_filtered(self._filter, self._stream)
@@ -616,11 +694,11 @@ class FilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
 
 
 class UnfilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
-    """``unfiltered_messages``: a stream of what no filtered stream took."""
+    """``unfiltered_messages`` (0.x): a stream of what no filtered stream took."""
 
     def __init__(self, router: Router, limit: int | None) -> None:
         self._router = router
-        self._stream = router.new_stream(limit)
+        self._stream = router.new_stream(limit, str_topics=True)
 
     async def __aenter__(self) -> MessageStream:
         self._router.open_unfiltered(self._stream)
@@ -628,6 +706,53 @@ class UnfilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._router.close_unfiltered(self._stream)
+
+
+class AllMessages(contextlib.AbstractAsyncContextManager[MessageStream]):
+    """``client.messages()`` (asyncio-mqtt 0.12-0.16): a stream of every message."""
+
+    def __init__(
+        self, router: Router, limit: int | None, queue_type: type[asyncio.Queue[Message]] | None
+    ) -> None:
+        self._router = router
+        self._stream = router.new_stream(limit, queue_type, str_topics=True)
+
+    async def __aenter__(self) -> MessageStream:
+        self._router.open_all(self._stream)
+        return self._stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._router.close_all(self._stream)
+
+
+class ClientMessages(MessageStream):
+    """The type of ``client.messages``: aiomqtt 2's stream of every message no other stream
+    took, which can also be called as asyncio-mqtt 0.12-0.16's ``client.messages()``:
+    ``async with client.messages(queue_maxsize=10) as messages: async for m in messages``."""
+
+    __slots__ = ("_default_limit",)
+
+    def __init__(
+        self, queue_type: type[asyncio.Queue[Message]] | None, router: Router, limit: int | None
+    ) -> None:
+        super().__init__(queue_type, router, limit)
+        self._default_limit = limit
+
+    def __call__(
+        self,
+        *,
+        queue_class: type[asyncio.Queue[Message]] | None = None,
+        queue_maxsize: int = 0,
+    ) -> contextlib.AbstractAsyncContextManager[MessageStream]:
+        """A stream of every message, open while its ``async with`` block runs (0.x)."""
+        if queue_class is not None and not (
+            isinstance(queue_class, type) and issubclass(queue_class, asyncio.Queue)
+        ):
+            raise TypeError(f"queue_class must be asyncio.Queue or a subclass, got {queue_class!r}")
+        if not isinstance(queue_maxsize, int) or isinstance(queue_maxsize, bool):
+            raise TypeError(f"queue_maxsize must be an int, got {queue_maxsize!r}")
+        limit = queue_maxsize if queue_maxsize > 0 else self._default_limit
+        return AllMessages(self._router, limit, queue_class)
 
 
 class SubscriptionStream(contextlib.AbstractAsyncContextManager[MessageStream]):
@@ -649,7 +774,7 @@ class SubscriptionStream(contextlib.AbstractAsyncContextManager[MessageStream]):
         logger: Logger,
     ) -> None:
         self._filter = subscription.topic_filter
-        self._stream = FilteredStream(router, self._filter, limit)
+        self._stream = FilteredStream(router, self._filter, limit, str_topics=False)
         self._subscribe = subscribe
         self._unsubscribe = unsubscribe
         self._counts = counts

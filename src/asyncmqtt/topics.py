@@ -25,7 +25,7 @@ from typing import TypeAlias
 
 from .protocol.topics import matches, validate_topic_filter, validate_topic_name
 
-__all__ = ("Topic", "TopicLike", "Wildcard", "WildcardLike")
+__all__ = ("Topic", "TopicLike", "TopicString", "Wildcard", "WildcardLike")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,24 @@ class Topic(Wildcard):
             _validate(validate_topic_filter, wildcard, "wildcard")
             topic_filter = wildcard
         return matches(topic_filter, self.value)
+
+
+class TopicString(str):
+    """The topic of a message in the asyncio-mqtt 0.x streams, where it was a ``str``.
+
+    It is the ``str`` it was there (``==``, ``split``, slicing, formatting work as before),
+    and it also offers what aiomqtt 2's ``Topic`` does: ``value`` and ``matches()``.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def matches(self, wildcard: WildcardLike) -> bool:
+        """Whether a subscription to ``wildcard`` receives messages published to this topic."""
+        return Topic(self.value).matches(wildcard)
 
 
 def _validate(check: Callable[[str], None], value: str, kind: str) -> None:
