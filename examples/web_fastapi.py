@@ -13,7 +13,7 @@ PORT = int(os.environ.get("MQTT_PORT", "1883"))
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    async with aiomqtt.Client(HOST, port=PORT) as client:
+    async with aiomqtt.Client(HOST, port=PORT, reconnect=True) as client:
         # The lifespan state is handed to every request as request.state.
         yield {"mqtt": client}
 

@@ -18,7 +18,7 @@ client = None
 @contextlib.asynccontextmanager
 async def lifespan(app):
     global client
-    async with aiomqtt.Client(HOST, port=PORT) as c:
+    async with aiomqtt.Client(HOST, port=PORT, reconnect=True) as c:
         client = c
         yield
 

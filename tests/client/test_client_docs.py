@@ -17,7 +17,10 @@ GUIDES = [
     "sharing-the-connection.md",
     "web-frameworks.md",
     "reconnecting.md",
+    "offline-queue.md",
     "persistent-sessions.md",
+    "session-stores.md",
+    "manual-acks.md",
     "migration.md",
 ]
 INCLUDE = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```", re.DOTALL)

@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,9 @@ from client_helpers import (
     next_message,
     run_program,
 )
+from relay import Relay
+
+from asyncmqtt import Client
 
 if TYPE_CHECKING:
     from conftest import MosquittoFactory
@@ -124,6 +128,148 @@ def test_reconnecting(make_mosquitto: MosquittoFactory) -> None:
         program.stop()
 
 
+def test_auto_reconnect(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    program = RunningProgram(EXAMPLES / "auto_reconnect.py", example_env(broker))
+    try:
+        program.expect("connected and subscribed")
+        publish(broker, "measurements/humidity", "0.38")
+        assert program.expect("measurements/humidity") == "measurements/humidity: 0.38"
+        broker.restart()  # same port, no persistence: the broker forgot the subscription
+        lost = program.expect("lost")
+        assert lost.startswith(f"WARNING connection to mqtt://{broker.host}:{broker.port} lost")
+        assert "reconnecting in" in lost
+        assert "(session present: False)" in program.expect("again after")
+        restored = program.expect("subscribed again")
+        assert (
+            restored == "INFO the broker had lost the session; subscribed again to 'measurements/#'"
+        )
+        # The same `async for` goes on: no error reached the example.
+        publish(broker, "measurements/humidity", "0.39")
+        assert program.expect("measurements/humidity") == "measurements/humidity: 0.39"
+        publish(broker, "measurements/control", "stop")
+        assert program.wait() == 0
+        assert not any("Error" in line or "Traceback" in line for line in program.output)
+    finally:
+        program.stop()
+
+
+def test_offline_queue(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    log = PersistentWatcher(broker, "measurements/counter")
+    # The example reaches the broker through a relay, which plays the broker going away.
+    with Relay(broker.port) as relay:
+        env = example_env(broker, MQTT_PORT=str(relay.port))
+        program = RunningProgram(EXAMPLES / "offline_queue.py", env)
+        try:
+            program.expect("reading 2 (connected)")
+            relay.refuse()  # new connections fail...
+            relay.cut()  # ...and the open one ends
+            program.expect("(disconnected: queued)")
+            relay.accept()
+            program.expect("the broker acknowledged all 20 readings")
+            assert program.wait() == 0
+        finally:
+            program.stop()
+    received = [int(payload) for payload in log.read_until("20")]
+    # All twenty, in order; one in flight when the connection was cut may come twice (QoS 1,
+    # and the broker did not keep the session: it was sent again as a new message).
+    assert received == sorted(received)
+    assert sorted(set(received)) == list(range(1, 21))
+
+
+def test_publish_nowait(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    output = run_program(EXAMPLES / "publish_nowait.py", example_env(broker))
+    assert output.splitlines() == [
+        "1000 acknowledged, 0 failed",
+        "window: all 1000 acknowledged",
+    ]
+    log = broker.wait_for_log("Received DISCONNECT")
+    assert log.count("'measurements/counter'") == 1000
+    assert log.count("'measurements/window'") == 1000
+
+
+def test_session_store(make_mosquitto: MosquittoFactory, tmp_path: Path) -> None:
+    broker = make_mosquitto()
+    log = PersistentWatcher(broker, "meter/energy", qos=2)
+    store = str(tmp_path / "meter.mqtt.db")
+    with Relay(broker.port) as relay:
+        # The first run reaches the broker through a relay that stops passing anything on after
+        # two readings (nothing is acknowledged any more), and is killed after five.
+        env = example_env(broker, MQTT_PORT=str(relay.port), MQTT_STORE=store)
+        program = RunningProgram(EXAMPLES / "session_store.py", env)
+        try:
+            assert program.expect("connected as") == "connected as meter-1"
+            program.expect("reading 2 handed to the client")
+            relay.blackhole()
+            program.expect("reading 5 handed to the client")
+            program.process.kill()  # a crash: no DISCONNECT, nothing cleaned up
+            program.process.wait()
+        finally:
+            program.stop()
+    # The second run, with the same store, straight to the broker.
+    env = example_env(broker, MQTT_STORE=store)
+    output = run_program(EXAMPLES / "session_store.py", env).splitlines()
+    assert output[0] == "connected as meter-1"
+    assert output[-1] == "all 10 readings acknowledged"
+    received = log.read_until("reading 10")
+    # What the first run handed over (at least readings 1 to 5), each exactly once, although
+    # the broker acknowledged only the first two before the crash; then the second run's ten.
+    first_run = len(received) - 10
+    assert first_run >= 5
+    assert received == [f"reading {n}" for n in range(1, first_run + 1)] + [
+        f"reading {n}" for n in range(1, 11)
+    ]
+    # The readings the broker had not acknowledged were resent in the stored session (DUP).
+    assert "Received PUBLISH from meter-1 (d1, q2" in broker.log_text()
+
+
+def test_manual_ack(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    output = run_program(EXAMPLES / "manual_ack.py", example_env(broker))
+    assert output.splitlines() == [
+        "resized photo-1.jpg",
+        "left before resizing photo-2.jpg: not acknowledged",
+        "delivered again: photo-2.jpg",
+        "resized photo-2.jpg",
+    ]
+    log = broker.log_text()
+    # The broker sent photo-2.jpg again, as a duplicate, and then got its acknowledgement.
+    assert "Sending PUBLISH to resizer (d1, q1, r0, m2, 'jobs/resize'" in log
+    assert log.count("Received PUBACK from resizer (Mid: 2, RC:0)") == 1
+    assert log.count("Received PUBACK from resizer") == 2
+
+
+class PersistentWatcher:
+    """A persistent session subscribed to ``topic``: it collects what is published while it is
+    away, and reads it afterwards (this test is synchronous)."""
+
+    def __init__(self, broker: Mosquitto, topic: str, qos: int = 1) -> None:
+        self.broker = broker
+
+        async def subscribe() -> None:
+            async with self._client() as client:
+                await client.subscribe(topic, qos=qos)
+
+        asyncio.run(subscribe())
+
+    def _client(self) -> Client:
+        return client_for(self.broker, identifier="watcher", clean_session=False)
+
+    def read_until(self, last: str) -> list[str]:
+        """The payloads received, up to the first one equal to ``last``."""
+
+        async def read() -> list[str]:
+            payloads: list[str] = []
+            async with self._client() as client:
+                while not payloads or payloads[-1] != last:
+                    payloads.append((await next_message(client.messages)).payload.decode())
+            return payloads
+
+        return asyncio.run(read())
+
+
 def publish(broker: Mosquitto, topic: str, payload: str) -> None:
     """Publish one message with a client of our own (this test is synchronous)."""
 
@@ -163,9 +309,11 @@ async def test_web_framework_lifespan(
     no_leftover_modules: None,
     name: str,
 ) -> None:
-    broker = make_mosquitto()
+    # Persistence: the watcher's session (and what is published for it) survives the restart.
+    broker = make_mosquitto(persistence=True)
     app = load_example(name, monkeypatch, broker).app
-    async with client_for(broker) as watcher:
+    watcher = client_for(broker, identifier="watcher", clean_session=False, reconnect=True)
+    async with watcher:
         await watcher.subscribe("measurements/humidity", qos=1)
         # The application's lifespan: the shared client connects on startup...
         async with app.router.lifespan_context(app) as state:
@@ -176,9 +324,16 @@ async def test_web_framework_lifespan(
                     assert response.status_code == 200
                     message = await next_message(watcher.messages)
                     assert message.payload == value.encode()
+                # ...comes back by itself after the broker restarted...
+                await asyncio.to_thread(broker.restart)
+                response = await http.post("/humidity/0.41")
+                assert response.status_code == 200
+                message = await next_message(watcher.messages)
+                assert message.payload == b"0.41"
         # ...and disconnects on shutdown.
-        assert broker.log_text().count("New client connected") == 2
-        broker.wait_for_log("Received DISCONNECT")
+        log = broker.wait_for_log("Received DISCONNECT")
+        # The application's client and the watcher, each before and after the restart.
+        assert log.count("New client connected") == 4
 
 
 def _with_state(app: object, state: object) -> object:
@@ -202,6 +357,11 @@ def test_every_example_is_tested() -> None:
         "persistent_sessions",
         "demo",
         "reconnecting",
+        "auto_reconnect",
+        "offline_queue",
+        "publish_nowait",
+        "session_store",
+        "manual_ack",
         "web_starlette",
         "web_fastapi",
     }
