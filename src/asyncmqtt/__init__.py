@@ -10,6 +10,8 @@ Everything public is importable from here::
             print(message.topic, message.payload)
 """
 
+import logging
+
 from ._reconnect import Reconnect
 from ._stats import ClientStats
 from ._version import __version__, __version_tuple__
@@ -96,3 +98,7 @@ __all__ = (
     "__version__",
     "__version_tuple__",
 )
+
+# The library logs to "asyncmqtt" and configures nothing else: without a handler of the
+# application's, its records go nowhere (not to stderr through logging's last resort).
+logging.getLogger("asyncmqtt").addHandler(logging.NullHandler())

@@ -76,6 +76,7 @@ class Link(asyncio.Protocol):
         "closed",
         "conn",
         "failure",
+        "failure_in_store",
         "first_bytes",
         "loop",
         "lost_error",
@@ -97,6 +98,7 @@ class Link(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self.failure: Exception | None = None  # raised while handling the core's events
+        self.failure_in_store = False  # (or while the store applied the session's records)
         # For explaining a connect that fails: what the server sent first, how it ended.
         self.first_bytes = b""
         self.lost_error: Exception | None = None
@@ -178,6 +180,7 @@ class Link(asyncio.Protocol):
                     # The store could not keep what the bytes depend on (a full disk, say):
                     # they must not leave. End the connection; the client reports ``failure``.
                     self.failure = error
+                    self.failure_in_store = True
                     if transport is not None:
                         transport.abort()
                     return

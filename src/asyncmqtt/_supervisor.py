@@ -194,8 +194,11 @@ class Supervisor:
             )
             await asyncio.sleep(delay)
         while True:
+            again = " again" if lost is not None else ""
             try:
-                link = await self._connect_once()
+                link = await self._connect_once(
+                    f"{again} after {failures} failed attempts" if lost or failures else ""
+                )
             except MqttConnectError as error:
                 failures += 1
                 if self._is_final(error):
@@ -209,14 +212,6 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 continue
             self._connected_at = asyncio.get_running_loop().time()
-            if lost is not None or failures:
-                assert self.conn is not None
-                logger.info(
-                    "connected to %s again after %d failed attempts (session present: %s)",
-                    address,
-                    failures,
-                    self.conn.server.session_present,
-                )
             return link
 
     def _is_final(self, error: MqttConnectError) -> bool:
@@ -230,8 +225,11 @@ class Supervisor:
             cause = cause.__cause__ or cause.__context__
         return False
 
-    async def _connect_once(self) -> Link:
+    async def _connect_once(self, note: str = "") -> Link:
         """One connection (falling back to 3.1.1 if needed); raises ``MqttConnectError``.
+
+        ``note`` goes into the log line that says it connected (" again after 2 failed
+        attempts").
 
         While the version is being negotiated, the 5.0 attempt gets half of the connect timeout
         for its CONNACK: some brokers never answer a CONNECT of a version they do not speak, and
@@ -264,14 +262,24 @@ class Supervisor:
                     rc=error.rc,  # type: ignore[arg-type]  # (a CONNACK code: an int)
                 ) from error.__cause__
         self.negotiated = True
-        assert self.conn is not None
-        self._options.logger.debug(
-            "connected to %s (MQTT %s, client identifier %r, session present: %s)",
+        conn = self.conn
+        assert conn is not None
+        logger = self._options.logger
+        logger.info(
+            "connected to %s%s (MQTT %s, client identifier %r, session present: %s)",
             self._options.address,
+            note,
             version_text(self.config.protocol_version),
-            self.conn.client_id,
-            self.conn.server.session_present,
+            conn.client_id,
+            conn.server.session_present,
         )
+        if conn.session_lost:
+            logger.warning(
+                "the broker at %s had lost the session: what was in flight follows "
+                "session_lost_policy=%s",
+                self._options.address,
+                self.config.session_lost_policy.value,
+            )
         return link
 
     def _dispatch(self, conn: ClientConnection, events: list[Event]) -> None:

@@ -71,9 +71,10 @@ class Waiters:
             return
         failure = _failure(event)
         promised = self.nowait.pop(handle, None)
-        if promised is not None:  # (its owner awaits it: nothing to log)
+        if promised is not None and not promised.done():  # (its owner awaits it: no log)
             if failure is None:
-                promised.set_result(event.reason_code if handle.packet.qos else None)  # type: ignore[union-attr]
+                code = event.reason_code  # type: ignore[union-attr]
+                promised.set_result(code if handle.packet.qos else None)
             else:
                 promised.set_exception(failure)
             return

@@ -166,6 +166,7 @@ class Client:
         "_semaphore",
         "_semaphore_loop",
         "_session",
+        "_store_scheduled",
         "_subscription_counts",
         "_supervisor",
         "_waiters",
@@ -276,6 +277,7 @@ class Client:
         self._given_up: MqttError | None = None  # why reconnecting stopped, if it did
         self._connected_waiters: list[asyncio.Future[None]] = []
         self._room_waiters: list[asyncio.Future[None]] = []
+        self._store_scheduled = False
         self._subscription_counts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ read-only state
@@ -473,7 +475,8 @@ class Client:
                 and event.reason_code < 0x80
                 and (outcome := nowait.pop(event.handle, None)) is not None
             ):
-                outcome.set_result(event.reason_code if event.handle.packet.qos else None)
+                if not outcome.done():  # (a future its owner cancelled wants nothing more)
+                    outcome.set_result(event.reason_code if event.handle.packet.qos else None)
             else:
                 self._handle_event(event)
         if self._router.unacknowledged:  # type: ignore[union-attr]
@@ -508,10 +511,12 @@ class Client:
         error = event.error
         link = self._link
         if link is not None and link.failure is not None:
-            error = MqttError(
-                f"the connection was closed because handling what the broker sent raised "
-                f"{link.failure!r}"
+            what = (
+                "the session store could not keep the session's changes"
+                if link.failure_in_store
+                else "handling what the broker sent raised"
             )
+            error = MqttError(f"the connection was closed because {what}: {link.failure!r}")
             error.__cause__ = link.failure
         if error is not None and self._reconnecting():
             if event.reason_code not in _FINAL_DISCONNECT_CODES:
@@ -683,6 +688,8 @@ class Client:
                 return None
             if link is not None and handle.written:  # (none if it waits for a slot)
                 link.flush_soon(len(data))
+            elif self._session.recording:  # (stored now, not when it is written)
+                self._store_soon()
             future: asyncio.Future[Event] = loop.create_future()
             self._waiters.publishes[handle] = future
             if seconds is not None:
@@ -766,6 +773,8 @@ class Client:
             return future
         if link is not None and handle.written:
             link.flush_soon(len(data))
+        elif self._session.recording:
+            self._store_soon()
         self._waiters.nowait[handle] = future
         return future
 
@@ -825,7 +834,37 @@ class Client:
             return False
         if self._room_waiters:
             self._wake_room()
+        if self._session.recording:
+            self._store_soon()  # (it must not come back after a restart)
         return True
+
+    def _store_soon(self) -> None:
+        """Store the session's new records when the loop next turns, with or without a link.
+
+        The link stores them before each write; this is for what changes while nothing is
+        written: a publish queued while disconnected or waiting for a slot, one withdrawn.
+        """
+        link = self._link
+        if link is not None:
+            link.flush_soon(0)
+        elif not self._store_scheduled:
+            self._store_scheduled = True
+            asyncio.get_running_loop().call_soon(self._store_now)
+
+    def _store_now(self) -> None:
+        self._store_scheduled = False
+        records = self._session.take_records()
+        if not records:
+            return
+        try:
+            self._options.store.apply(records)
+        except Exception as error:  # (a full disk, say: the application must hear of it)
+            self._logger.error(
+                "the session store could not keep %d changes of the session: %s; they "
+                "are lost if the process ends before the next write succeeds",
+                len(records),
+                error,
+            )
 
     def _publish_error(self, event: Event, handle: PublishHandle, name: str) -> Exception:
         """What a publish that did not succeed raises (``publish`` returns the successes)."""

@@ -139,7 +139,7 @@ def test_auto_reconnect(make_mosquitto: MosquittoFactory) -> None:
         lost = program.expect("lost")
         assert lost.startswith(f"WARNING connection to mqtt://{broker.host}:{broker.port} lost")
         assert "reconnecting in" in lost
-        assert "(session present: False)" in program.expect("again after")
+        assert "session present: False)" in program.expect("again after")
         restored = program.expect("subscribed again")
         assert (
             restored == "INFO the broker had lost the session; subscribed again to 'measurements/#'"

@@ -50,7 +50,10 @@ async def test_library_never_configures_logging(
     async with client_for(broker) as client:
         await client.publish(topic, "x", qos=1)
     assert (logger.level, list(logger.handlers), logger.propagate) == before
-    assert logger.level == logging.NOTSET and not logger.handlers
+    # Its only handler is the NullHandler it gets on import (records go nowhere by default,
+    # not to stderr through logging's last resort); no level is set, records propagate.
+    assert logger.level == logging.NOTSET and logger.propagate
+    assert [type(handler) for handler in logger.handlers] == [logging.NullHandler]
 
 
 async def test_a_lost_connection_is_logged_as_a_warning(
@@ -66,3 +69,20 @@ async def test_a_lost_connection_is_logged_as_a_warning(
                 await client.publish("t", "x")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("lost" in r.getMessage() for r in warnings)
+
+
+async def test_info_and_above_say_what_an_operator_needs_and_little_else(
+    make_mosquitto: MosquittoFactory, topic: str, caplog: Any
+) -> None:
+    broker = make_mosquitto()
+    with caplog.at_level(logging.INFO, logger="asyncmqtt"):
+        async with client_for(broker) as client:
+            await client.subscribe(topic, qos=1)
+            for number in range(20):
+                await client.publish(topic, number, qos=1)
+            for _ in range(20):
+                await next_message(client.messages)
+    # A busy connection: one INFO line, the connection; none per message.
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        f"connected to mqtt://127.0.0.1:{broker.port}"
+    ]

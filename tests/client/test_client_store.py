@@ -10,8 +10,9 @@ import pytest
 from memory_network import run_virtual
 from scripted_broker import ScriptedBroker, client_on
 
-from asyncmqtt import MemoryStore, SQLiteStore
+from asyncmqtt import MemoryStore, PublishWithdrawnError, SQLiteStore
 from asyncmqtt.protocol.packets import Connect, Publish, PubRec, PubRel, Subscribe
+from asyncmqtt.protocol.session import PublishAccepted
 
 
 def test_a_new_process_resumes_the_stored_session(tmp_path: Path) -> None:
@@ -108,3 +109,30 @@ def test_the_default_store_keeps_nothing_and_costs_nothing() -> None:
     assert not client._session.recording
     with pytest.raises(TypeError, match="session_store must be a session store"):
         client_on(ScriptedBroker(), session_store="file.db")
+
+
+def test_a_publish_made_while_disconnected_is_stored_before_the_reconnect(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "client.db"
+    broker = ScriptedBroker()
+
+    async def offline_publishes() -> None:
+        store = SQLiteStore(path)
+        client = client_on(broker, reconnect=True, session_store=store)
+        await client.__aenter__()
+        broker.refusals = [0x88] * 100  # the broker stays unavailable
+        broker.drop()
+        await asyncio.sleep(0.1)
+        assert not client.is_connected
+        client.publish_nowait("t", b"kept", qos=1)
+        withdrawn = asyncio.create_task(client.publish("t", b"gone", qos=1, timeout=0.5))
+        with pytest.raises(PublishWithdrawnError):
+            await withdrawn
+        await asyncio.sleep(0)  # (one loop turn: the store is written once per turn)
+        store.close()  # the process dies during the outage
+
+    run_virtual(offline_publishes())
+    with SQLiteStore(path) as store:
+        accepted = [r for r in store.load() if isinstance(r, PublishAccepted)]
+    assert [r.publish.payload for r in accepted] == [b"kept"]  # and not the withdrawn one

@@ -169,3 +169,22 @@ def test_an_unacknowledged_message_is_not_acknowledged_by_the_end_of_the_connect
     payload, _ = run_virtual(scenario())
     assert payload == b"held"
     assert broker.received_of(PubAck) == [PubAck(1)]  # once, for the redelivered copy
+
+
+def test_a_future_its_owner_cancelled_does_not_disturb_the_connection() -> None:
+    broker = ScriptedBroker()
+    broker.acknowledge = False
+    client = client_on(broker)
+
+    async def scenario() -> int | None:
+        async with client:
+            abandoned = client.publish_nowait("t", b"a", qos=1)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(abandoned, 0.01)  # (cancels the future)
+            assert abandoned.cancelled()
+            broker.send(PubAck(1))  # its PUBACK comes all the same
+            broker.acknowledge = True
+            return await client.publish("t", b"b", qos=1)
+
+    result, _ = run_virtual(scenario())
+    assert result == 0

@@ -472,3 +472,15 @@ def test_subscriptions_that_no_longer_fit_are_reported_not_kept() -> None:
         (Subscription("c", 0, no_local=True),)
     ]
     assert set(again.session.subscriptions) == {"c"}
+
+
+def test_a_lost_session_is_reported_only_when_one_was_asked_for() -> None:
+    conn, _ = connected(client_id="c", clean_start=False)
+    assert not conn.session_lost  # (the first connection had no session to lose)
+    again, _broker, _events = handover(conn, session_present=False)
+    assert again.session_lost
+    kept, _broker, _events = handover(again, session_present=True)
+    assert not kept.session_lost
+    clean, _ = connected(client_id="c", clean_start=True)
+    fresh, _broker, _events = handover(clean, session_present=False)
+    assert not fresh.session_lost  # it asked for a clean start

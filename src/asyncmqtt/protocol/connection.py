@@ -190,6 +190,7 @@ class ClientConnection:
         "protocol_version",
         "server",
         "session",
+        "session_lost",
         "state",
     )
 
@@ -215,6 +216,8 @@ class ClientConnection:
         self.state = ConnectionState.IDLE
         self.server = ServerSettings()
         self.number = 0  # which of the session's network connections this is (from connect)
+        # Set by CONNACK: we asked to resume a session, and the broker had none any more.
+        self.session_lost = False
         self._v5 = config.v5
         self._manual_ack = config.manual_ack
         # (The session's own containers: the hot path reads them often.)
@@ -854,7 +857,11 @@ class ClientConnection:
             self._effective_keep_alive = props.server_keep_alive
         self.state = ConnectionState.CONNECTED
         self._last_sent = self._last_received = now
-        self.session.start(
+        session = self.session
+        self.session_lost = (
+            not packet.session_present and not self._sent_clean_start and session.started
+        )
+        session.start(
             props.assigned_client_identifier or self.client_id,
             clean=not packet.session_present,
         )
