@@ -22,6 +22,7 @@ GUIDES = [
     "session-stores.md",
     "manual-acks.md",
     "migration.md",
+    "interoperability.md",
 ]
 INCLUDE = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```", re.DOTALL)
 
