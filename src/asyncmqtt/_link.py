@@ -44,6 +44,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
+from ._stats import ClientStats
 from .protocol.connection import ClientConnection, ConnectionState
 from .protocol.events import Event
 from .protocol.session import SessionRecord
@@ -71,6 +72,7 @@ class Link(asyncio.Protocol):
         "_on_events",
         "_reading_paused",
         "_sink",
+        "_stats",
         "_timer",
         "_writable",
         "closed",
@@ -89,7 +91,9 @@ class Link(asyncio.Protocol):
         conn: ClientConnection,
         on_events: Callable[[list[Event]], None],
         sink: RecordSink | None = None,
+        stats: ClientStats | None = None,
     ) -> None:
+        self._stats = ClientStats() if stats is None else stats
         self.conn = conn
         self._on_events = on_events
         # Records are taken only when someone stores them (a session with recording on).
@@ -118,6 +122,7 @@ class Link(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        self._stats.bytes_received += len(data)
         if not self.first_bytes:
             self.first_bytes = bytes(data[:64])
         self.conn.receive_data(data, self.loop.time())
@@ -187,6 +192,7 @@ class Link(asyncio.Protocol):
         data = conn.data_to_send()
         if data and transport is not None:
             transport.write(data)
+            self._stats.bytes_sent += len(data)
         if conn.state is _CLOSED:
             if transport is not None:
                 transport.close()

@@ -1,26 +1,101 @@
-"""``ClientStats``: counters of what a client did, readable by the application at any time.
+"""``ClientStats``: what a client did and holds, for the people who operate it.
 
-Plain integer attributes that the client increments where the thing happens, so they cost
-next to nothing and are always on.
+Counters are plain integer attributes that the client increments where the thing happens (a
+few additions per message), so they cost next to nothing and are always on. Depths (messages
+in flight, waiting to be sent, waiting to be read) are read from the client's parts when asked.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 __all__ = ("ClientStats",)
 
 
 class ClientStats:
-    """What a ``Client`` counted since it was made (``client.stats``).
+    """What a ``Client`` counted since it was made, and what it holds now (``client.stats``).
 
-    ``messages_discarded``: messages that reached no stream by the documented policy of the
-    asyncio-mqtt 0.x streams (see the guide on filtered streams): each is also logged.
+    Counters (ints, only ever growing):
+
+    * ``messages_sent``: messages the client accepted to publish, by QoS (a list of three:
+      QoS 0, 1, 2); ``messages_received``: messages received, by QoS;
+    * ``bytes_sent`` / ``bytes_received``: bytes written to / read from the network (MQTT
+      packets, all kinds);
+    * ``publishes_acknowledged``: QoS 1/2 publishes the broker acknowledged with success;
+      ``publishes_refused``: those it refused, by reason code (a dict, code -> count);
+      ``publishes_failed``: those that ended without the broker's answer (a lost session with
+      ``session_lost_policy="fail"``, a limit the broker no longer allows, ...);
+    * ``connections``: network connections established (CONNACK accepted), so
+      ``connections - 1`` reconnections; ``connection_losses``: established connections that
+      ended other than by leaving the client's ``async with`` block;
+    * ``messages_discarded``: messages no stream wanted, by the documented policy of the
+      asyncio-mqtt 0.x streams (each also logged).
+
+    Depths (read when asked): ``in_flight`` (QoS 1/2 publishes written and not yet
+    acknowledged), ``queued_outgoing`` (publishes waiting to be written: for a slot under the
+    broker's Receive Maximum, or for the connection), ``queued_incoming`` (received messages
+    waiting in the client's streams and backlog to be read).
     """
 
-    __slots__ = ("messages_discarded",)
+    __slots__ = (
+        "_incoming_depth",
+        "_session_depths",
+        "bytes_received",
+        "bytes_sent",
+        "connection_losses",
+        "connections",
+        "messages_discarded",
+        "messages_received",
+        "messages_sent",
+        "publishes_acknowledged",
+        "publishes_failed",
+        "publishes_refused",
+    )
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        session_depths: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        incoming_depth: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.messages_sent = [0, 0, 0]
+        self.messages_received = [0, 0, 0]
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.publishes_acknowledged = 0
+        self.publishes_refused: dict[int, int] = {}
+        self.publishes_failed = 0
+        self.connections = 0
+        self.connection_losses = 0
         self.messages_discarded = 0
+        self._session_depths = session_depths
+        self._incoming_depth = incoming_depth
+
+    @property
+    def in_flight(self) -> int:
+        return self._session_depths()[0]
+
+    @property
+    def queued_outgoing(self) -> int:
+        return self._session_depths()[1]
+
+    @property
+    def queued_incoming(self) -> int:
+        return self._incoming_depth()
+
+    def as_dict(self) -> dict[str, object]:
+        """Every counter and depth by name (for metrics exporters and logs)."""
+        names = [name for name in self.__slots__ if not name.startswith("_")]
+        values: dict[str, object] = {name: getattr(self, name) for name in names}
+        values["messages_sent"] = list(self.messages_sent)
+        values["messages_received"] = list(self.messages_received)
+        values["publishes_refused"] = dict(self.publishes_refused)
+        values.update(
+            in_flight=self.in_flight,
+            queued_outgoing=self.queued_outgoing,
+            queued_incoming=self.queued_incoming,
+        )
+        return values
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={value}" for name, value in self.as_dict().items())
         return f"ClientStats({fields})"

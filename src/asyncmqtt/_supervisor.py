@@ -44,6 +44,7 @@ from ._diagnosis import looks_like_another_protocol
 from ._link import Link, RecordSink
 from ._options import DEFAULT_TIMEOUT, ClientOptions, version_text
 from ._reconnect import Reconnect
+from ._stats import ClientStats
 from .errors import (
     ConnectionLostError,
     MqttCodeError,
@@ -105,6 +106,7 @@ class Supervisor:
         "_reconnect",
         "_session",
         "_sink",
+        "_stats",
         "_uniform",
         "config",
         "conn",
@@ -124,7 +126,9 @@ class Supervisor:
         reconnect: Reconnect | None = None,
         on_given_up: Callable[[MqttError], None] | None = None,
         uniform: Callable[[], float] = random.random,
+        stats: ClientStats | None = None,
     ) -> None:
+        self._stats = ClientStats() if stats is None else stats
         self._options = options
         self._reconnect = reconnect
         self._on_given_up = on_given_up
@@ -331,7 +335,9 @@ class Supervisor:
         )
         try:
             _, link = await self._open(
-                lambda: Link(conn, functools.partial(self._dispatch, conn), self._sink),
+                lambda: Link(
+                    conn, functools.partial(self._dispatch, conn), self._sink, self._stats
+                ),
                 options.transport,
                 deadline=deadline,
             )
@@ -354,7 +360,10 @@ class Supervisor:
                 ) from None
             raise failure from None
         except BaseException:
-            self.drop_link(link)
+            # Cancelled (the client leaves its block) or worse. A connection the broker
+            # already accepted is the client's now (it saw Connected): it ends it properly.
+            if not (waiter.done() and isinstance(waiter.result(), Connected)):
+                self.drop_link(link)
             raise
         finally:
             self._attempt_waiter = None

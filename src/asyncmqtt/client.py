@@ -157,6 +157,7 @@ class Client:
         "_deadlines",
         "_entered",
         "_given_up",
+        "_leaving",
         "_link",
         "_logger",
         "_make_message",
@@ -166,6 +167,7 @@ class Client:
         "_semaphore",
         "_semaphore_loop",
         "_session",
+        "_stats",
         "_store_scheduled",
         "_subscription_counts",
         "_supervisor",
@@ -256,6 +258,11 @@ class Client:
         self._logger = options.logger
         self._session = _load_session(options)
         self._waiters = Waiters(options.logger)
+        session = self._session
+        self._stats = ClientStats(
+            lambda: (session.inflight_count, session.pending_count),
+            lambda: self._get_router().queued(),
+        )
         self._supervisor = Supervisor(
             options,
             self._session,
@@ -264,6 +271,7 @@ class Client:
             sink=options.store if options.store.durable else None,
             reconnect=options.reconnect,
             on_given_up=self._give_up,
+            stats=self._stats,
         )
         self._make_message = MessageFactory(self._ack_message if options.manual_ack else None)
         # Made inside the running loop, when first needed.
@@ -273,6 +281,7 @@ class Client:
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         self._link: Link | None = None
         self._entered = False
+        self._leaving = False
         self._connected = False
         self._given_up: MqttError | None = None  # why reconnecting stopped, if it did
         self._connected_waiters: list[asyncio.Future[None]] = []
@@ -334,8 +343,9 @@ class Client:
 
     @property
     def stats(self) -> ClientStats:
-        """Counters of what this client did (``ClientStats``), for operators."""
-        return self._get_router().stats
+        """What this client did and holds (``ClientStats``): counters and depths, for the
+        people who operate it; cheap enough to be always on."""
+        return self._stats
 
     @property
     def messages(self) -> ClientMessages:
@@ -372,11 +382,12 @@ class Client:
     ) -> None:
         if not self._entered:
             return  # never entered, or already exited: nothing to do
+        self._leaving = True  # (from now on a lost connection is not made again)
         try:
             await self._supervisor.stop()
             await self._disconnect(body_failed=exc is not None)
         finally:
-            self._entered = False
+            self._entered = self._leaving = False
             self._wake_connected()
 
     async def _connect(self) -> None:
@@ -461,22 +472,21 @@ class Client:
         conn = self._supervisor.conn
         number = 0 if conn is None else conn.number
         nowait = self._waiters.nowait
+        stats = self._stats
         for event in events:
             if type(event) is MessageReceived:
                 route(make_message(event.publish, number))
-            elif (
-                type(event) is PublishCompleted
-                and (future := publishes.pop(event.handle, None)) is not None
-                and not future.done()
-            ):
-                future.set_result(event)
-            elif (
-                type(event) is PublishCompleted
-                and event.reason_code < 0x80
-                and (outcome := nowait.pop(event.handle, None)) is not None
-            ):
-                if not outcome.done():  # (a future its owner cancelled wants nothing more)
-                    outcome.set_result(event.reason_code if event.handle.packet.qos else None)
+            elif type(event) is PublishCompleted and event.reason_code < 0x80:
+                handle = event.handle
+                if handle.packet.qos:  # (a QoS 0 one queued offline says it was written)
+                    stats.publishes_acknowledged += 1
+                if (future := publishes.pop(handle, None)) is not None and not future.done():
+                    future.set_result(event)
+                elif (outcome := nowait.pop(handle, None)) is not None:
+                    if not outcome.done():  # (one its owner cancelled wants nothing more)
+                        outcome.set_result(event.reason_code if handle.packet.qos else None)
+                else:
+                    self._waiters.publish_ended(event)
             else:
                 self._handle_event(event)
         if self._router.unacknowledged:  # type: ignore[union-attr]
@@ -486,12 +496,19 @@ class Client:
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, PublishCompleted | PublishFailed):
+            stats = self._stats
+            if isinstance(event, PublishFailed):
+                stats.publishes_failed += 1
+            else:
+                refused, code = stats.publishes_refused, int(event.reason_code)
+                refused[code] = refused.get(code, 0) + 1
             self._waiters.publish_ended(event)
         elif isinstance(event, SubscribeCompleted | UnsubscribeCompleted):
             self._waiters.ack_received(event)
         elif isinstance(event, Connected):
             # Connected here, synchronously: a Disconnected in the same batch must see it.
             self._connected = True
+            self._stats.connections += 1
             conn = self._supervisor.conn
             self._get_router().connection_started(0 if conn is None else conn.number)
             self._supervisor.connection_event(event)
@@ -518,6 +535,8 @@ class Client:
             )
             error = MqttError(f"the connection was closed because {what}: {link.failure!r}")
             error.__cause__ = link.failure
+        if error is not None:
+            self._stats.connection_losses += 1
         if error is not None and self._reconnecting():
             if event.reason_code not in _FINAL_DISCONNECT_CODES:
                 self._connection_paused(event, error)
@@ -682,6 +701,7 @@ class Client:
             loop = asyncio.get_running_loop() if link is None else link.loop
             now = loop.time()
             handle = conn.publish(name, data, qos, retain, props, now=now)
+            self._stats.messages_sent[qos] += 1
             if handle is None:
                 # QoS 0 is timed by nobody but its latency: the first of a burst goes at once.
                 link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
@@ -766,6 +786,7 @@ class Client:
             )
         loop = asyncio.get_running_loop() if link is None else link.loop
         handle = conn.publish(name, data, qos, retain, props, now=loop.time())
+        self._stats.messages_sent[qos] += 1
         future: asyncio.Future[int | None] = loop.create_future()
         if handle is None:
             link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
@@ -1095,6 +1116,7 @@ class Client:
                 acknowledge=self._acknowledge,
                 flush=self._flush,
                 manual_ack=options.manual_ack,
+                stats=self._stats,
             )
         return router
 
@@ -1105,7 +1127,12 @@ class Client:
 
     def _reconnecting(self) -> bool:
         """Inside the block with Reconnect on, and not given up: a loss is not the end."""
-        return self._options.reconnect is not None and self._entered and self._given_up is None
+        return (
+            self._options.reconnect is not None
+            and self._entered
+            and not self._leaving
+            and self._given_up is None
+        )
 
     def _not_connected_error(self, what: str) -> MqttError:
         status = self._get_router().status

@@ -476,6 +476,7 @@ class Router:
         self._discard_warned = -math.inf  # when the last warning was logged (loop time)
 
     def route(self, message: Message) -> None:
+        self.stats.messages_received[message.qos] += 1
         everything = self.everything
         if (
             not self._filtered
@@ -650,6 +651,11 @@ class Router:
         self.everything.wake_all()
         for stream in (*self._unfiltered, *self._filtered_streams, *self._all):
             stream.wake_all()
+
+    def queued(self) -> int:
+        """Messages waiting to be read: in every stream, and in the backlog."""
+        streams = [self.everything, *self._filtered_streams, *self._unfiltered, *self._all]
+        return sum(map(len, streams)) + len(self.backlog)
 
     def connection_paused(self) -> None:
         """The connection was lost and the client reconnects: streams keep waiting."""
