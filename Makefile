@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PROTOCOL_SOURCES := src/asyncmqtt/protocol/*
 
-.PHONY: system install lint test demo bench clean
+.PHONY: system install lint docs test demo bench clean
 
 # System packages (mosquitto, python3-venv, ...) when missing; apt-get as root.
 system:
@@ -30,8 +30,16 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict src
 
+# The documentation site (mkdocs.yml) into site/; strict: a broken link or reference fails
+# (never with --quiet: MkDocs 1.6 then drops the warnings before strict mode counts them).
+# `$(BIN)/mkdocs serve` previews it. (NO_MKDOCS_2_WARNING silences the notice Material for
+# MkDocs prints on every build: it reaches end of life in May 2027, Zensical succeeds it.)
+docs: $(INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # The whole suite with coverage; the sans-I/O protocol core must keep 100% branch coverage.
-test: system lint
+# The site is built first, strictly (tests/test_docs_site.py checks its API reference).
+test: system lint docs
 	$(BIN)/coverage erase
 	$(BIN)/pytest -p no:cacheprovider --cov=asyncmqtt --cov-branch --cov-report=term-missing
 	$(BIN)/coverage report --include='$(PROTOCOL_SOURCES)' --fail-under=100
@@ -48,4 +56,4 @@ bench: system $(INSTALLED)
 
 # Removes test and build leftovers; keeps .venv.
 clean:
-	rm -rf .coverage .coverage.* htmlcov build dist .pytest_cache
+	rm -rf .coverage .coverage.* htmlcov build dist .pytest_cache site
