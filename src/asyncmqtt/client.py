@@ -129,23 +129,65 @@ class Client:
     """An MQTT client connection: ``async with Client("broker") as client: ...``.
 
     Connects on enter and disconnects on exit; reusable (enter again after exit) but not
-    reentrant. The parameters are those of aiomqtt 2.x, with MQTT 5 properties as
-    ``asyncmqtt.Properties``; ``client_id`` and ``message_retry_set`` are accepted for code
-    written for asyncio-mqtt 0.x. Added by asyncmqtt:
+    reentrant (``MqttReentrantError``). The parameters are those of aiomqtt 2.x, with MQTT 5
+    properties as ``asyncmqtt.Properties``; every argument is checked here, and a bad one
+    raises ``TypeError`` or ``ValueError`` naming it. The guide Connecting has a table of them.
+
+    Where and how to connect:
+
+    * ``hostname``, ``port`` (default 1883): the broker; with ``transport="unix"``, the
+      socket's path and no port.
+    * ``transport``: ``"tcp"`` (default), ``"unix"`` or ``"websockets"`` (the ``websockets``
+      extra), with ``websocket_path`` and ``websocket_headers`` (a dict, or a callable that
+      gets the default headers and returns the ones to send).
+    * ``tls_context`` (an ``ssl.SSLContext``) or ``tls_params`` (``TLSParameters``) for TLS;
+      ``tls_insecure=True`` skips the host name check. See the guide TLS.
+    * ``proxy``: ``ProxySettings`` for SOCKS4, SOCKS5 or HTTP CONNECT (the ``proxy`` extra).
+    * ``bind_address``, ``bind_port``: the local address to connect from (default: any);
+      ``socket_options``: ``(level, option, value)`` tuples for ``setsockopt``.
+    * ``timeout``: seconds for connecting (the whole attempt: name, TCP, proxy, TLS, CONNACK)
+      and the default for every call that waits; None means 10 s, ``math.inf`` no limit.
+
+    What to say in CONNECT:
+
+    * ``identifier`` (``client_id`` is asyncio-mqtt 0.x's name for it): the client
+      identifier; None generates ``asyncmqtt`` and 14 random hex digits, ``""`` lets an
+      MQTT 5 broker assign one.
+    * ``username``, ``password`` (``str`` or ``bytes``); ``will``: a ``Will``.
+    * ``protocol``: ``ProtocolVersion.V31``, ``V311`` or ``V5``; None (default) tries 5.0 and
+      falls back to 3.1.1 when the broker does not speak it.
+    * ``keepalive``: seconds (0-65535, default 60); a broker that stops answering is noticed
+      within 1.5 keepalives.
+    * ``clean_session`` (MQTT 3.1.x's name; False keeps the session, and with MQTT 5 means a
+      session that never expires) and ``clean_start`` (True, False, or the default ``3`` /
+      ``"first_only"``: start clean on this object's first connection only).
+    * ``properties``: MQTT 5 CONNECT properties (session expiry, receive maximum, ...).
+
+    Limits and queues:
+
+    * ``max_queued_incoming_messages``: the most messages a stream holds (None: no limit);
+      more wait unacknowledged (see the guide Subscribing). ``queue_type``: the queue class
+      of ``client.messages`` (e.g. ``asyncio.PriorityQueue``).
+    * ``max_queued_outgoing_messages``: the most publishes that may wait to be written; a
+      full queue makes ``publish`` wait for room. ``max_inflight_messages``: a cap on
+      unacknowledged QoS 1/2 publishes, below the broker's Receive Maximum.
+      ``max_concurrent_outgoing_calls``: at most this many calls at once.
+
+    Added by asyncmqtt:
 
     * ``reconnect``: ``True`` or a ``Reconnect`` policy: inside the block a lost connection
       is made again (with backoff) instead of ending it; publishes made meanwhile wait in an
-      offline queue (QoS 0 too, unless ``offline_qos0="raise"``), bounded by
-      ``max_queued_outgoing_messages``.
+      offline queue (QoS 0 too, unless ``offline_qos0="raise"``). See the guides Reconnecting
+      and Publishing while offline.
     * ``session_store``: where the session is kept (``SQLiteStore`` survives restarts of the
-      process; the default ``MemoryStore`` keeps nothing beyond it).
+      process; the default ``MemoryStore`` keeps nothing beyond it). See Session stores.
     * ``manual_ack``: QoS 1/2 messages are acknowledged when the application calls
-      ``await message.ack()``, not when they reach a stream.
+      ``await message.ack()``, not when they reach a stream. See Manual acknowledgements.
     * ``session_lost_policy``: what happens to QoS 1/2 messages in flight when the broker lost
-      the session (``SessionLostPolicy.RESEND``, the default, or ``FAIL``).
-
-    The guides on connecting, reconnecting, publishing while offline, session stores and
-    manual acknowledgements describe each parameter.
+      the session (``SessionLostPolicy.RESEND``, the default, or ``FAIL``). See Persistent
+      sessions.
+    * ``logger``: where the client logs (default ``logging.getLogger("asyncmqtt")``).
+    * ``message_retry_set``: accepted for asyncio-mqtt 0.x code; it has no effect.
     """
 
     # Slots: programs that hold many clients notice an instance dict (and __weakref__ keeps
@@ -254,6 +296,8 @@ class Client:
             manual_ack=manual_ack,
         )
         self._options = options
+        #: Seconds the client's calls wait by default (and connecting takes at most); None:
+        #: no limit.
         self.timeout: float | None = options.timeout
         self._logger = options.logger
         self._session = _load_session(options)
@@ -663,14 +707,23 @@ class Client:
         *,
         timeout: float | None = None,
     ) -> int | None:
-        """Publish a message.
+        """Publish a message to ``topic`` (a ``str`` or ``Topic``; no wildcards).
+
+        ``payload``: ``str`` (sent as UTF-8), ``bytes``, ``bytearray``, ``int`` or ``float``
+        (sent as their text) or None (empty). ``qos``: 0, 1 or 2. ``retain``: the broker keeps
+        it for later subscribers. ``properties``: MQTT 5 PUBLISH properties. ``timeout``:
+        seconds to wait (default: the client's ``timeout``).
 
         QoS 0 returns None once the message is written to the transport, or queued with the
-        burst of publishes it belongs to, which is written as one when the event loop turns
-        (waiting first while the transport's buffer is above the high-water mark). QoS 1 and 2
-        return the broker's reason code once PUBACK / PUBCOMP came, and raise ``MqttCodeError``
-        when it refused the message. ``timeout`` (default: the client's) bounds the wait; see
-        the module docstring for what happens to a publish that times out or is cancelled.
+        burst of publishes it belongs to (written as one when the event loop turns). QoS 1
+        and 2 return the broker's reason code once PUBACK / PUBCOMP came.
+
+        Raises ``TypeError`` / ``ValueError`` for a bad argument (nothing is sent);
+        ``MqttCodeError`` when the broker refused the message; ``PublishWithdrawnError`` when
+        it timed out or the connection ended before it was written (it will not be sent);
+        ``MqttTimeoutError`` or ``ConnectionLostError`` when it was written but not yet
+        acknowledged (it stays in the session; ``error.outcome`` says how it ends);
+        ``MqttError`` when not connected and not reconnecting. See the guide Publishing.
         """
         # Plain str and bytes, the common case, skip the conversions.
         name = topic if type(topic) is str else topic_text(topic)
@@ -760,11 +813,13 @@ class Client:
     ) -> asyncio.Future[int | None]:
         """Publish without waiting: queue the message and return a future of its outcome.
 
-        The future resolves to the broker's reason code once PUBACK / PUBCOMP came (QoS 1/2)
-        or to None once the message is written (QoS 0), or fails with the ``MqttError`` that
-        says why (``MqttCodeError`` when the broker refused it). Nothing waits here: a full
-        outgoing queue (``max_queued_outgoing_messages``) raises ``MqttError`` at once, as does
-        not being connected when the client does not reconnect. See docs/publishing.md.
+        The arguments are ``publish``'s, without ``timeout``. The future resolves to the
+        broker's reason code once PUBACK / PUBCOMP came (QoS 1/2) or to None once the message
+        is written (QoS 0), or fails with the ``MqttError`` that says why (``MqttCodeError``
+        when the broker refused it). Nothing waits here: a bad argument raises ``TypeError`` /
+        ``ValueError``, a full outgoing queue (``max_queued_outgoing_messages``) raises
+        ``MqttError`` at once, as does not being connected when the client does not
+        reconnect. See the guide Publishing while offline.
         """
         name = topic if type(topic) is str else topic_text(topic)
         data = payload if type(payload) is bytes else encode_payload(payload)
@@ -929,9 +984,16 @@ class Client:
         """Subscribe to one or more topic filters with one SUBSCRIBE packet.
 
         ``topic`` is a filter (``str`` or ``Wildcard``), a ``(filter, qos or SubscribeOptions)``
-        pair, or a list of those. Returns the broker's reason code per filter, as
-        ``SubAckReasonCode`` members (the granted QoS 0, 1 or 2 on success); raises
-        ``MqttCodeError`` listing them if any was refused.
+        pair, or a list of those; ``qos`` (0, 1, 2) or ``options`` (``SubscribeOptions``: QoS
+        and the MQTT 5 options) apply to the filters given without their own. ``properties``:
+        MQTT 5 SUBSCRIBE properties (a subscription identifier, user properties).
+        ``timeout``: seconds to wait (default: the client's). While the client reconnects,
+        the call waits for the connection within ``timeout``.
+
+        Returns the broker's reason code per filter, as ``SubAckReasonCode`` members (the
+        granted QoS 0, 1 or 2 on success). Raises ``MqttCodeError`` listing them if any was
+        refused, ``TypeError`` / ``ValueError`` for a bad argument, ``MqttTimeoutError`` when
+        no answer came in time, ``MqttError`` when not connected. See the guide Subscribing.
         """
         subscriptions = subscriptions_from(topic, qos, options)
         seconds = self._seconds(timeout)
@@ -971,8 +1033,13 @@ class Client:
     ) -> tuple[int, ...]:
         """Unsubscribe from one or more topic filters with one UNSUBSCRIBE packet.
 
+        ``topic``: a filter (``str`` or ``Wildcard``) or a list of them. ``properties``: MQTT 5
+        UNSUBSCRIBE properties. ``timeout``: seconds to wait (default: the client's).
+
         Returns the broker's reason code per filter (MQTT 5; an empty tuple for MQTT 3.1.x,
-        whose UNSUBACK carries none); raises ``MqttCodeError`` listing them if any failed.
+        whose UNSUBACK carries none). Raises ``MqttCodeError`` listing them if any failed,
+        ``TypeError`` / ``ValueError`` for a bad argument, ``MqttTimeoutError`` when no answer
+        came in time, ``MqttError`` when not connected.
         """
         filters_list = unsubscribe_filters(topic)
         seconds = self._seconds(timeout)
@@ -1053,7 +1120,10 @@ class Client:
         self, topic_filter: WildcardLike, *, queue_maxsize: int = 0
     ) -> contextlib.AbstractAsyncContextManager[MessageStream]:
         """``async with client.filtered_messages("a/+") as messages``: a stream of the messages
-        whose topic matches the filter (open it before subscribing to get retained messages)."""
+        whose topic matches ``topic_filter`` (open it before subscribing to get retained
+        messages). ``queue_maxsize``: the most messages it holds (0: the client's
+        ``max_queued_incoming_messages``). asyncio-mqtt 0.x's API: its messages' topics are
+        ``str``. See the guide Filtered streams."""
         text = filter_text(topic_filter)
         validate_topic_filter(text)
         limit = check_queue_maxsize(queue_maxsize) or self._options.max_incoming
@@ -1063,7 +1133,7 @@ class Client:
         self, *, queue_maxsize: int = 0
     ) -> contextlib.AbstractAsyncContextManager[MessageStream]:
         """``async with client.unfiltered_messages() as messages``: a stream of the messages
-        that no filtered stream took."""
+        that no filtered stream took. ``queue_maxsize`` as for ``filtered_messages``."""
         limit = check_queue_maxsize(queue_maxsize) or self._options.max_incoming
         return UnfilteredStream(self._get_router(), limit)
 
@@ -1078,7 +1148,8 @@ class Client:
     ) -> contextlib.AbstractAsyncContextManager[MessageStream]:
         """``async with client.subscription("a/#", qos=1) as messages``: subscribe on enter,
         stream only what matches the filter, unsubscribe on exit (when the last open
-        ``subscription`` of that filter exits)."""
+        ``subscription`` of that filter exits). ``qos``, ``options``, ``properties`` and
+        ``timeout`` are ``subscribe``'s; entering raises what ``subscribe`` raises."""
         text = filter_text(topic_filter)
         sub = subscriptions_from(text, qos, options)[0]
         if properties is not None:
