@@ -13,20 +13,20 @@ import argparse
 import asyncio
 
 import asyncmqtt
-from asyncmqtt.transports import ProxyType
 
 TOPIC = "asyncmqtt/examples/proxy"
 
 
 async def main(options: argparse.Namespace) -> None:
     proxy = asyncmqtt.ProxySettings(
-        proxy_type=ProxyType[options.proxy_type.upper()],
+        proxy_type=asyncmqtt.ProxyType[options.proxy_type.upper()],
         proxy_addr=options.proxy_host,
         proxy_port=options.proxy_port,  # None: 1080 for SOCKS, 8080 for HTTP
-        proxy_rdns=not options.local_dns,
-        proxy_username=options.proxy_user,
+        proxy_rdns=not options.local_dns,  # True: the proxy resolves the broker's name
+        proxy_username=options.proxy_user,  # None: the proxy asks for no credentials
         proxy_password=options.proxy_password,
     )
+    # TLS runs end to end through the tunnel, checked against the broker's name.
     tls_params = asyncmqtt.TLSParameters(ca_certs=options.ca_file) if options.tls else None
     async with asyncmqtt.Client(
         options.host, options.port, proxy=proxy, tls_params=tls_params

@@ -5,12 +5,15 @@
 
 Without --ca-file the system's trusted CAs verify the broker, as for any public broker
 (``python examples/tls.py test.mosquitto.org``). With --cert and --key the client proves who it
-is too (mutual TLS). --insecure skips the hostname check only; the certificate chain is still
-verified. Certificate files are read off the event loop.
+is too (mutual TLS); an encrypted key's password is read from the environment variable
+TLS_KEY_PASSWORD (not from the command line, where other users could see it). --insecure skips
+the hostname check only; the certificate chain is still verified. Certificate files are read
+off the event loop.
 """
 
 import argparse
 import asyncio
+import os
 
 import asyncmqtt
 
@@ -19,7 +22,10 @@ TOPIC = "asyncmqtt/examples/tls"
 
 async def main(options: argparse.Namespace) -> None:
     tls_params = asyncmqtt.TLSParameters(
-        ca_certs=options.ca_file, certfile=options.cert, keyfile=options.key
+        ca_certs=options.ca_file,  # None: the system's trusted CAs
+        certfile=options.cert,  # None: no client certificate
+        keyfile=options.key,
+        keyfile_password=os.environ.get("TLS_KEY_PASSWORD"),  # None: the key is not encrypted
     )
     async with asyncmqtt.Client(
         options.host, options.port, tls_params=tls_params, tls_insecure=options.insecure

@@ -134,16 +134,8 @@ def test_the_navigation_has_every_page() -> None:
     assert {"changelog.md", "architecture.md", "benchmarks/index.md"} <= in_nav
 
 
-# The transport guides show fragments (settings), each next to the complete program in
-# examples/ that tests/transports/test_examples.py runs; every other page shows only files.
-FRAGMENTS = {"tls.md", "websockets.md", "proxies.md"}
-
-
-@pytest.mark.parametrize(
-    "page",
-    [page for page in PAGES if page.relative_to(DOCS).as_posix() not in FRAGMENTS],
-    ids=lambda page: page.relative_to(DOCS).as_posix(),
-)
+# Every page shows only example files, which the test suite runs.
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(DOCS).as_posix())
 def test_every_python_block_of_a_page_is_an_example_file(page: Path) -> None:
     text = page.read_text()
     included = INCLUDE.findall(text)
