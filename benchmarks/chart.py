@@ -5,6 +5,9 @@ Run: benchmarks/.venv/bin/python benchmarks/chart.py RESULTS.json OUT.png
 Four panels: throughput per QoS (log scale, since the contenders differ by 30x), latency
 p50/p99, resident memory per idle client (for each many-clients size), memory per queued
 message. Bars are medians over the rounds; the error bars span the min-max of the rounds.
+When the results hold issue 11's scenarios, a third column adds QoS 1 throughput with a window
+of 20 (``publish_nowait``, the raw reference, concurrent tasks, SQLiteStore) and the reconnect
+time after a broker restart (median and max over every restart, with the 0.5 s target).
 """
 
 from __future__ import annotations
@@ -81,9 +84,12 @@ def _order(label: str) -> tuple[int, str]:
 def draw(data: dict[str, Any], image: Path) -> None:
     runs: Runs = data["runs"]
     cases = {run["case"] for run in runs}
-    figure, ((top_left, top_right), (bottom_left, bottom_right)) = plt.subplots(
-        2, 2, figsize=(15, 10)
-    )
+    issue11 = any(c.startswith(("window", "store", "reconnect")) for c in cases)
+    figure, axes = plt.subplots(2, 3 if issue11 else 2, figsize=(22 if issue11 else 15, 10))
+    (top_left, top_right, *top_more), (bottom_left, bottom_right, *bottom_more) = axes
+    if issue11:
+        window_panel(top_more[0], runs)
+        reconnect_panel(bottom_more[0], runs)
     throughput = sorted(c for c in cases if c.startswith("throughput"))
     grouped_bars(
         top_left,
@@ -128,6 +134,54 @@ def draw(data: dict[str, Any], image: Path) -> None:
     )
     figure.tight_layout()
     figure.savefig(image, dpi=90)
+
+
+def window_panel(axes: Axes, runs: Runs) -> None:
+    """QoS 1 with a window of 20: every contender of the window and store cases."""
+    stats = {}
+    for case, prefix in (("window QoS 1", ""), ("store QoS 1", "store: ")):
+        for label, stat in spread(runs, case, "rate").items():
+            shown = (
+                "asyncmqtt window MemoryStore" if prefix and label == "asyncmqtt window" else label
+            )
+            stats[prefix + shown] = stat
+    if not stats:
+        axes.set_axis_off()
+        return
+    labels = list(stats)  # the order they ran in, store rows last
+    medians = [stats[label][0] for label in labels]
+    errors = [
+        [stats[label][0] - stats[label][1] for label in labels],
+        [stats[label][2] - stats[label][0] for label in labels],
+    ]
+    axes.barh(labels, medians, xerr=errors, capsize=2)
+    axes.invert_yaxis()
+    for y, value in enumerate(medians):
+        axes.annotate(f" {value:,.0f}", (value, y), va="center", fontsize=7)
+    axes.set_xlabel("messages / s")
+    axes.set_title("QoS 1, window of 20 (higher is better)")
+
+
+def reconnect_panel(axes: Axes, runs: Runs) -> None:
+    """Median and max time from the broker back to the first message, per contender."""
+    samples: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        if run["case"] == "reconnect" and "error" not in run:
+            samples[run["label"]] += [s["first_message_s"] * 1000 for s in run["samples"]]
+    if not samples:
+        axes.set_axis_off()
+        return
+    labels = list(samples)
+    positions = range(len(labels))
+    medians = [statistics.median(samples[label]) for label in labels]
+    highs = [max(samples[label]) for label in labels]
+    axes.bar([x - 0.2 for x in positions], medians, 0.4, label="median")
+    axes.bar([x + 0.2 for x in positions], highs, 0.4, label="max")
+    axes.axhline(500, color="grey", linestyle="--", linewidth=1, label="target 500 ms")
+    axes.set_xticks(list(positions), [label.removeprefix("asyncmqtt ") for label in labels])
+    axes.set_ylabel("ms from the broker accepting again to the first message")
+    axes.set_title("Reconnect after a broker restart (lower is better)")
+    axes.legend(fontsize=7)
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,8 @@
 """Profile asyncmqtt's hot paths: one benchmark scenario run in-process under cProfile.
 
-Run: ``.venv/bin/python benchmarks/profile_client.py [--qos 1] [--n 20000] [--mode concurrent]
-[--sort tottime] [--limit 30] [--out FILE.prof]``
+Run: ``.venv/bin/python benchmarks/profile_client.py [--qos 1] [--n 20000]
+[--mode seq|concurrent|window] [--store memory|sqlite|sqlite-full] [--sort tottime] [--limit 30]
+[--out FILE.prof]``
 
 It starts its own mosquitto (as ``run.py`` does), runs the asyncmqtt contender's throughput
 scenario with the publisher and the subscriber in this process, and prints the functions that
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=1)
     parser.add_argument("--n", type=int, default=20_000)
-    parser.add_argument("--mode", choices=("seq", "concurrent"), default="concurrent")
+    parser.add_argument("--mode", choices=common.MODES, default="concurrent")
+    parser.add_argument("--store", choices=common.STORES, default="memory")
     parser.add_argument("--sort", default="tottime", help="a pstats sort key")
     parser.add_argument("--limit", type=int, default=30, help="rows to print")
     parser.add_argument("--out", type=Path, help="also save the raw profile here")
@@ -48,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         max_inflight_messages=RECEIVE_MAXIMUM,
     ) as broker:
         arguments = [broker.host, str(broker.port), f"--qos={args.qos}", f"--n={args.n}"]
-        arguments += [f"--mode={args.mode}", f"--broker-pid={broker.pid}"]
+        arguments += [f"--mode={args.mode}", f"--store={args.store}", f"--broker-pid={broker.pid}"]
         options = common.parse_options(arguments)
         profiler = cProfile.Profile()
         result = profiler.runcall(asyncio.run, asyncmqtt_client.CONTENDER.throughput(options))
-    print(f"{args.n} messages at QoS {args.qos} ({args.mode}), under the profiler: {result}")
+    store = "" if args.store == "memory" else f", {args.store} store"
+    print(f"{args.n} messages at QoS {args.qos} ({args.mode}{store}), under the profiler: {result}")
     stats = pstats.Stats(profiler).strip_dirs().sort_stats(args.sort)
     stats.print_stats(args.limit)
     if args.out is not None:

@@ -1,7 +1,7 @@
 """The end-to-end benchmark of issue 5: asyncmqtt against the other Python MQTT clients.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/run.py [--quick] [--rounds N]
-[--scenarios throughput,latency,many,queued,codec] [--out DIR]``
+[--scenarios throughput,window,store,latency,many,queued,reconnect,codec] [--out DIR]``
 
 Theory of operation
 -------------------
@@ -25,11 +25,21 @@ process of its own, so its CPU time and resident memory are its own. This script
 The latency scenario's broker runs with ``set_tcp_nodelay true``: without it mosquitto's
 Nagle algorithm holds back small packets (up to 40 ms on loopback), and every client would
 measure the broker's socket option rather than itself.
+
+The scenarios of issue 11 are cases like the others: ``window`` is the QoS 1 throughput
+scenario with asyncmqtt's ``publish_nowait`` window of 20 (``--mode window``) next to the raw
+reference (whose window is also 20) and the ``concurrent`` mode; ``store`` the same window with
+``SQLiteStore`` and with the default ``MemoryStore``; ``reconnect`` the time from a restarted
+broker accepting connections to the first message flowing again. Their tables report the
+ratios the issue's targets are stated in, the median over the rounds and the range of the
+ratios of each round (the contenders of one round run one after the other). The reconnect
+contender starts a broker of its own, since it has to restart it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -62,7 +72,21 @@ from broker import Mosquitto  # noqa: E402
 LOG_TYPES = ("error", "warning", "notice", "information")
 RECEIVE_MAXIMUM = 20  # mosquitto's default max_inflight_messages, stated explicitly
 
-ALL_SCENARIOS = ("throughput", "latency", "many", "queued", "codec")
+ALL_SCENARIOS = (
+    "throughput",
+    "window",
+    "store",
+    "latency",
+    "many",
+    "queued",
+    "reconnect",
+    "codec",
+)
+# Issue 11's targets: window / raw on the default loop, SQLiteStore / MemoryStore, and the
+# reconnect time (seconds).
+WINDOW_TARGET = 0.9
+STORE_TARGET = 0.6
+RECONNECT_TARGET = 0.5
 
 
 @dataclass(frozen=True)
@@ -75,15 +99,20 @@ class Contender:
     loop: str = "asyncio"
     protocol: int = 5
     peer: bool = False  # needs the peers' environment
+    extra: tuple[str, ...] = ()  # more options of its script
 
-    def command(self, python: str, case: Case, broker: Mosquitto, timeout: float) -> list[str]:
+    def command(
+        self, python: str, case: Case, broker: Mosquitto | None, timeout: float
+    ) -> list[str]:
+        # A case whose contenders start their own broker (reconnect) has none here.
+        host, port, pid = ("127.0.0.1", 0, 0) if broker is None else broker_address(broker)
         return [
             python,
             str(CONTENDERS / self.script),
-            broker.host,
-            str(broker.port),
+            host,
+            str(port),
             "--scenario",
-            case.scenario,
+            case.runs,
             "--qos",
             str(case.qos),
             "--n",
@@ -94,10 +123,10 @@ class Contender:
             self.loop,
             "--protocol",
             str(self.protocol),
-            "--broker-pid",
-            str(broker.pid),
+            *(("--broker-pid", str(pid)) if pid else ()),
             "--timeout",
             str(timeout),
+            *self.extra,
             *case.extra,
         ]
 
@@ -109,6 +138,25 @@ AM_CONC_UV = Contender(
     "asyncmqtt concurrent uvloop", "asyncmqtt_client.py", mode="concurrent", loop="uvloop"
 )
 AM_UV = Contender("asyncmqtt uvloop", "asyncmqtt_client.py", loop="uvloop")
+AM_WINDOW = Contender("asyncmqtt window", "asyncmqtt_client.py", mode="window")
+AM_WINDOW_UV = Contender(
+    "asyncmqtt window uvloop", "asyncmqtt_client.py", mode="window", loop="uvloop"
+)
+# The same with 40 out: 20 in flight (Receive Maximum) and 20 queued in the client, which it
+# writes as PUBACKs arrive, without waiting for the publisher task to wake up.
+AM_WINDOW_40 = Contender(
+    "asyncmqtt window 40", "asyncmqtt_client.py", mode="window", extra=("--window", "40")
+)
+AM_WINDOW_SQLITE = Contender(
+    "asyncmqtt window SQLiteStore",
+    "asyncmqtt_client.py",
+    mode="window",
+    extra=("--store", "sqlite"),
+)
+AM_RECONNECT = Contender("asyncmqtt reconnect, jitter off", "asyncmqtt_client.py")
+AM_RECONNECT_JITTER = Contender(
+    "asyncmqtt reconnect, jitter on", "asyncmqtt_client.py", extra=("--jitter",)
+)
 RAW = Contender("raw reference", "raw.py")
 AIOMQTT = Contender("aiomqtt 2.5.1", "aiomqtt_client.py", peer=True)
 PAHO = Contender("paho-mqtt 2.2", "paho_client.py", mode="concurrent", peer=True)
@@ -120,6 +168,9 @@ GMQTT_V311 = Contender("gmqtt 0.8 (3.1.1)", "gmqtt_client.py", protocol=4, peer=
 
 ASYNCMQTT_VARIANTS = (AM_SEQ, AM_CONC, AM_SEQ_UV, AM_CONC_UV)
 PEERS = (AIOMQTT, PAHO, GMQTT)
+# QoS 1 with a window of 20: publish_nowait against the raw reference and concurrent tasks.
+WINDOW_CONTENDERS = (RAW, AM_WINDOW, AM_CONC, AM_WINDOW_UV, AM_CONC_UV, AM_WINDOW_40)
+STORE_CONTENDERS = (AM_WINDOW, AM_WINDOW_SQLITE)  # MemoryStore (the default), SQLiteStore
 
 
 @dataclass(frozen=True)
@@ -133,10 +184,17 @@ class Case:
     rounds: int
     extra: tuple[str, ...] = ()
     nodelay: bool = False  # mosquitto's set_tcp_nodelay (see the module docstring)
+    contender_scenario: str | None = None  # the contenders' --scenario, if not ``scenario``
+    own_broker: bool = False  # the contenders start (and restart) a broker of their own
+
+    @property
+    def runs(self) -> str:
+        """The scenario the contender scripts run."""
+        return self.contender_scenario or self.scenario
 
     @property
     def key(self) -> str:
-        if self.scenario in {"throughput", "latency"}:
+        if self.scenario in {"throughput", "latency", "window", "store"}:
             return f"{self.scenario} QoS {self.qos}"
         if self.scenario == "many":
             return f"many {self.n:,} clients"
@@ -160,6 +218,8 @@ def full_plan(rounds: int, scenarios: Sequence[str]) -> Plan:
         Case("throughput", 0, 100_000, throughput_contenders, rounds),
         Case("throughput", 1, 20_000, throughput_contenders, rounds),
         Case("throughput", 2, 10_000, throughput_contenders, rounds),
+        Case("window", 1, 50_000, WINDOW_CONTENDERS, rounds, contender_scenario="throughput"),
+        Case("store", 1, 50_000, STORE_CONTENDERS, rounds, contender_scenario="throughput"),
         Case("latency", 0, 10_000, latency_contenders, rounds, latency, nodelay=True),
         Case("latency", 1, 10_000, latency_contenders, rounds, latency, nodelay=True),
         # paho-mqtt cannot run 1,000 clients in one process (select(), see paho_client.many);
@@ -172,6 +232,16 @@ def full_plan(rounds: int, scenarios: Sequence[str]) -> Plan:
             100_000,
             (AM_SEQ, *PEERS, AM_V311, AIOMQTT_V311, PAHO_V311, GMQTT_V311),
             memory_rounds,
+        ),
+        # --n: broker restarts per run; --rate: the publisher's messages per second.
+        Case(
+            "reconnect",
+            1,
+            4,
+            (AM_RECONNECT, AM_RECONNECT_JITTER),
+            rounds,
+            ("--rate", "500", "--down", "0.05-0.45"),
+            own_broker=True,
         ),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], (), quick=False, rounds=rounds)
@@ -187,10 +257,21 @@ def quick_plan(scenarios: Sequence[str]) -> Plan:
         Case("throughput", 0, 2000, (*ours, RAW), 1),
         Case("throughput", 1, 500, (*ours, RAW), 1),
         Case("throughput", 2, 300, (*ours, RAW), 1),
+        Case("window", 1, 500, (RAW, AM_WINDOW, AM_CONC), 1, contender_scenario="throughput"),
+        Case("store", 1, 500, STORE_CONTENDERS, 1, contender_scenario="throughput"),
         Case("latency", 0, 300, (AM_SEQ, RAW), 1, latency, nodelay=True),
         Case("latency", 1, 300, (AM_SEQ, RAW), 1, latency, nodelay=True),
         Case("many", 1, 20, (AM_SEQ,), 1),
         Case("queued", 0, 2000, (AM_SEQ,), 1),
+        Case(
+            "reconnect",
+            1,
+            1,
+            (AM_RECONNECT,),
+            1,
+            ("--rate", "500", "--down", "0.05"),
+            own_broker=True,
+        ),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], ("--quick",), quick=True, rounds=1)
 
@@ -284,7 +365,13 @@ def broker_for(case: Case) -> Mosquitto:
     )
 
 
-def run_one(python: str, contender: Contender, case: Case, broker: Mosquitto) -> dict[str, Any]:
+def broker_address(broker: Mosquitto) -> tuple[str, int, int]:
+    return broker.host, broker.port, broker.pid or 0
+
+
+def run_one(
+    python: str, contender: Contender, case: Case, broker: Mosquitto | None
+) -> dict[str, Any]:
     timeout = 300.0
     command = contender.command(python, case, broker, timeout)
     record: dict[str, Any] = {"label": contender.label, "case": case.key}
@@ -304,13 +391,13 @@ def run_one(python: str, contender: Contender, case: Case, broker: Mosquitto) ->
 
 
 def run_case(python_for: dict[bool, str], case: Case) -> Iterator[dict[str, Any]]:
-    with broker_for(case) as broker:
+    with contextlib.nullcontext(None) if case.own_broker else broker_for(case) as broker:
         for round_number in range(1, case.rounds + 1):
             for contender in case.contenders:
                 record = run_one(python_for[contender.peer], contender, case, broker)
                 record["round"] = round_number
-                status = record.get("error") or _short(case.scenario, record)
-                print(f"  {case.key:<16} round {round_number}  {contender.label:<28} {status}")
+                status = record.get("error") or _short(case.runs, record)
+                print(f"  {case.key:<16} round {round_number}  {contender.label:<32} {status}")
                 yield record
 
 
@@ -319,6 +406,11 @@ def _short(scenario: str, record: dict[str, Any]) -> str:
         return f"{record['rate']:,.0f} msg/s"
     if scenario == "latency":
         return f"p50 {record['p50_us']:,.0f} us  p99 {record['p99_us']:,.0f} us"
+    if scenario == "reconnect":
+        return (
+            f"first message {record['median_s'] * 1000:,.0f} ms after the broker was back "
+            f"(median; max {record['max_s'] * 1000:,.0f} ms) over {record['restarts']} restarts"
+        )
     if scenario == "many":
         return (
             f"connect {record['connect_seconds']:.2f} s, "
@@ -351,7 +443,9 @@ METRICS = {
         "rss_per_active_client",
     ),
     "queued": ("rss_per_queued_message",),
+    "reconnect": ("median_s", "max_s"),
 }
+METRICS["window"] = METRICS["store"] = METRICS["throughput"]
 
 
 @dataclass(frozen=True)
@@ -368,6 +462,15 @@ class Summary:
 
     stats: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # the successful ones
+
+    def values(self, case: str, label: str, metric: str) -> dict[int, Any]:
+        """Round -> ``metric`` of the successful runs of ``label`` in ``case``."""
+        return {
+            r["round"]: r[metric]
+            for r in self.runs
+            if r["case"] == case and r["label"] == label and r.get(metric) is not None
+        }
 
     def get(self, case: str, label: str, metric: str) -> Stat | None:
         return self.stats.get(case, {}).get(label, {}).get(metric)
@@ -385,6 +488,7 @@ def summarise(plan: Plan, records: list[dict[str, Any]]) -> Summary:
             runs = [r for r in records if r["case"] == case.key and r["label"] == contender.label]
             good = [r for r in runs if "error" not in r]
             summary.failures += [r for r in runs if "error" in r]
+            summary.runs += good
             metrics: dict[str, Stat] = {}
             for metric in METRICS[case.scenario]:
                 values = [r[metric] for r in good if r.get(metric) is not None]
@@ -590,6 +694,268 @@ def targets_table(plan: Plan, summary: Summary) -> list[str]:
     ]
 
 
+def _round_ratios(summary: Summary, key: str, ours: str, theirs: str) -> list[float]:
+    """Each round's ``ours`` rate over the same round's ``theirs`` (they ran one after the
+    other in that round)."""
+    mine, other = summary.values(key, ours, "rate"), summary.values(key, theirs, "rate")
+    return [mine[r] / other[r] for r in sorted(mine) if other.get(r)]
+
+
+def _ratio_with_rounds(summary: Summary, key: str, ours: str, theirs: str) -> str:
+    """The ratio of the medians, and the lowest and highest ratio of one round."""
+    text = _ratio(summary.median(key, ours, "rate"), summary.median(key, theirs, "rate"))
+    rounds = _round_ratios(summary, key, ours, theirs)
+    if text != "-" and len(rounds) > 1:
+        text += f" ({min(rounds):.2f}-{max(rounds):.2f})"
+    return text
+
+
+def _rate_and_cpu(summary: Summary, key: str, label: str) -> list[str]:
+    client = summary.get(key, label, "client_cpu")
+    broker = summary.get(key, label, "broker_cpu")
+    return [
+        _cell(summary.get(key, label, "rate")),
+        f"{_cell(client, 100, spread=False)}% / {_cell(broker, 100, spread=False)}%",
+    ]
+
+
+def window_table(plan: Plan, summary: Summary) -> list[str]:
+    case = next((c for c in plan.cases if c.scenario == "window"), None)
+    if case is None:
+        return []
+    labels = [c.label for c in case.contenders]
+    rows = []
+    for label in labels:
+        same_loop = label.replace("window", "concurrent")
+        versus_tasks = "-"
+        if "window" in label and same_loop in labels:
+            versus_tasks = _ratio_with_rounds(summary, case.key, label, same_loop)
+        versus_raw = "-" if label == RAW.label else None
+        rows.append(
+            [
+                label,
+                *_rate_and_cpu(summary, case.key, label),
+                versus_raw or _ratio_with_rounds(summary, case.key, label, RAW.label),
+                versus_tasks,
+            ]
+        )
+    return [
+        f"## QoS 1 with a window of 20 (`publish_nowait`, N={case.n:,})",
+        "",
+        "The throughput scenario at QoS 1 with the publisher keeping 20 messages out. "
+        "`asyncmqtt window`: `publish_nowait` for each message, awaiting the oldest future "
+        "once 20 are out; `raw reference`: 20 pre-encoded packets in flight, refilled as "
+        "PUBACKs arrive (its QoS 1 window is 20, mosquitto's Receive Maximum here); "
+        "`asyncmqtt concurrent`: 64 tasks each awaiting `publish` (the client keeps 20 in "
+        "flight and queues the rest); `asyncmqtt window 40`: the window mode with 40 out (20 "
+        "in flight, 20 queued in the client). Messages per second, median (min-max) of "
+        f"{case.rounds} rounds; ratios are the medians divided, with the lowest and highest "
+        "ratio within one round in brackets. Issue 11's target: window / raw ≥ "
+        f"{WINDOW_TARGET} on the default loop.",
+        "",
+        *_table(
+            ["contender", "msg/s", "client / broker CPU", "/ raw", "/ concurrent (same loop)"],
+            rows,
+        ),
+        "",
+    ]
+
+
+def store_table(plan: Plan, summary: Summary) -> list[str]:
+    case = next((c for c in plan.cases if c.scenario == "store"), None)
+    if case is None:
+        return []
+    rows = [
+        [
+            label,
+            *_rate_and_cpu(summary, case.key, label),
+            "-"
+            if label == AM_WINDOW.label
+            else _ratio_with_rounds(summary, case.key, label, AM_WINDOW.label),
+        ]
+        for label in (c.label for c in case.contenders)
+    ]
+    return [
+        f"## Session store: SQLiteStore against MemoryStore (QoS 1, window of 20, N={case.n:,})",
+        "",
+        "The window scenario above with `session_store=SQLiteStore(path)` (synchronous "
+        '"normal", WAL; one file each for the publisher and the subscriber, in a temporary '
+        "directory removed afterwards) and with the default `MemoryStore`. Median (min-max) "
+        f"of {case.rounds} rounds; the ratio as above. Issue 11's target: SQLiteStore / "
+        f"MemoryStore ≥ {STORE_TARGET}.",
+        "",
+        *_table(["contender", "msg/s", "client / broker CPU", "/ MemoryStore"], rows),
+        "",
+    ]
+
+
+def reconnect_samples(summary: Summary, case: str, label: str) -> list[dict[str, Any]]:
+    """Every restart of every successful run of ``label``."""
+    return [
+        sample
+        for run in summary.runs
+        if run["case"] == case and run["label"] == label
+        for sample in run.get("samples", ())
+    ]
+
+
+def _ms(values: Sequence[float]) -> str:
+    if not values:
+        return "failed"
+    return f"{statistics.median(values) * 1000:,.0f} / {max(values) * 1000:,.0f}"
+
+
+def reconnect_table(plan: Plan, summary: Summary) -> list[str]:
+    case = next((c for c in plan.cases if c.scenario == "reconnect"), None)
+    if case is None:
+        return []
+    options = dict(zip(case.extra[::2], case.extra[1::2], strict=True))
+    rows = []
+    for contender in case.contenders:
+        samples = reconnect_samples(summary, case.key, contender.label)
+        failures = sum(
+            run.get("publish_failures", 0)
+            for run in summary.runs
+            if run["case"] == case.key and run["label"] == contender.label
+        )
+        downs = [sample["broker_back_s"] for sample in samples]
+        rows.append(
+            [
+                contender.label,
+                str(len(samples)),
+                _ms([sample["first_message_s"] for sample in samples]),
+                _ms([sample["subscriber_connected_s"] for sample in samples]),
+                _ms([sample["publisher_connected_s"] for sample in samples]),
+                f"{min(downs):.2f}-{max(downs):.2f}" if downs else "-",
+                str(failures),
+            ]
+        )
+    down_note = ""
+    if "-" in options["--down"]:
+        down_note = " (each restart of a run drawn from its own equal slice of that range)"
+    header = [
+        "contender",
+        "restarts",
+        "first message ms (median / max)",
+        "subscriber connected ms (median / max)",
+        "publisher connected ms (median / max)",
+        "broker down s",
+        "publishes failed",
+    ]
+    return [
+        "## Reconnect after a broker restart",
+        "",
+        "A subscriber and a publisher, both with `Reconnect(initial_delay=0.1, jitter=...)`, "
+        "on one mosquitto (no persistence: the client restores the subscription); the "
+        f"publisher publishes a QoS 1 message with `publish_nowait` {options['--rate']} times "
+        "a second all along (while the broker is down they wait in the offline queue). The "
+        f"broker is stopped (SIGTERM), kept down for {options['--down']} s{down_note}, and "
+        "started on the same port. Times are from the moment it "
+        "accepts TCP connections again (a thread polling with connects every 0.5 ms) to the "
+        "first message the subscriber receives, and to each client being connected again; "
+        f"{case.n} restarts per run, {case.rounds} runs, all restarts pooled. The broker's "
+        "downtime column is from its exit to its first accepted connection. Issue 11's "
+        f"target: under {RECONNECT_TARGET} s.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def issue11_targets(plan: Plan, summary: Summary) -> list[str]:
+    """Issue 11's performance targets, each with what this run measured."""
+    rows = []
+    window = next((c for c in plan.cases if c.scenario == "window"), None)
+    if window is not None:
+        key = window.key
+        for label, target in ((AM_WINDOW.label, WINDOW_TARGET), (AM_WINDOW_UV.label, None)):
+            if label not in {c.label for c in window.contenders}:
+                continue
+            rounds = _round_ratios(summary, key, label, RAW.label)
+            ratio = _median_ratio(summary, key, label, RAW.label)
+            rows.append(
+                [
+                    f"{label} / raw" + (f" ≥ {target}" if target else " (no target)"),
+                    _ratio_with_rounds(summary, key, label, RAW.label),
+                    _verdict(ratio, rounds, target, above=True),
+                ]
+            )
+        if AM_CONC.label in {c.label for c in window.contenders}:
+            rounds = _round_ratios(summary, key, AM_WINDOW.label, AM_CONC.label)
+            ratio = _median_ratio(summary, key, AM_WINDOW.label, AM_CONC.label)
+            rows.append(
+                [
+                    "window / concurrent publish tasks ≥ 1",
+                    _ratio_with_rounds(summary, key, AM_WINDOW.label, AM_CONC.label),
+                    _verdict(ratio, rounds, 1.0, above=True),
+                ]
+            )
+    store = next((c for c in plan.cases if c.scenario == "store"), None)
+    if store is not None:
+        key = store.key
+        rounds = _round_ratios(summary, key, AM_WINDOW_SQLITE.label, AM_WINDOW.label)
+        ratio = _median_ratio(summary, key, AM_WINDOW_SQLITE.label, AM_WINDOW.label)
+        rows.append(
+            [
+                f"SQLiteStore / MemoryStore ≥ {STORE_TARGET}",
+                _ratio_with_rounds(summary, key, AM_WINDOW_SQLITE.label, AM_WINDOW.label),
+                _verdict(ratio, rounds, STORE_TARGET, above=True),
+            ]
+        )
+    reconnect = next((c for c in plan.cases if c.scenario == "reconnect"), None)
+    if reconnect is not None:
+        for contender in reconnect.contenders:
+            firsts = [
+                s["first_message_s"]
+                for s in reconnect_samples(summary, reconnect.key, contender.label)
+            ]
+            median = statistics.median(firsts) if firsts else None
+            measured = "failed"
+            if median is not None:
+                measured = f"median {median * 1000:,.0f} ms, max {max(firsts) * 1000:,.0f} ms"
+            rows.append(
+                [
+                    f"{contender.label}: first message < {RECONNECT_TARGET} s",
+                    measured,
+                    _verdict(median, firsts, RECONNECT_TARGET, above=False),
+                ]
+            )
+    if not rows:
+        return []
+    return [
+        "## Issue 11 targets",
+        "",
+        "Ratios of the medians of this run, with the lowest and highest ratio within one round "
+        'in brackets; reconnect times over every restart. "met" when the median meets the '
+        'target, "every round" / "every restart" when each one did.',
+        "",
+        *_table(["target", "this run", "verdict"], rows),
+        "",
+    ]
+
+
+def _median_ratio(summary: Summary, key: str, ours: str, theirs: str) -> float | None:
+    mine, other = summary.median(key, ours, "rate"), summary.median(key, theirs, "rate")
+    return None if mine is None or not other else mine / other
+
+
+def _verdict(
+    value: float | None, each: Sequence[float], target: float | None, *, above: bool
+) -> str:
+    if target is None:
+        return "-"
+    if value is None:
+        return "not measured"
+
+    def meets(x: float) -> bool:
+        return x >= target if above else x < target
+
+    if not meets(value):
+        return "**missed**"
+    every = "every round" if above else "every restart"
+    return f"met, {every}" if all(map(meets, each)) else "met (median), not in every one"
+
+
 def failures_section(summary: Summary) -> list[str]:
     if not summary.failures:
         return []
@@ -621,9 +987,13 @@ def markdown(
         lines += [f"![results]({chart})", ""]
     lines += throughput_tables(plan, summary)
     lines += targets_table(plan, summary)
+    lines += window_table(plan, summary)
+    lines += store_table(plan, summary)
     lines += latency_table(plan, summary)
     lines += many_table(plan, summary)
     lines += queued_table(plan, summary)
+    lines += reconnect_table(plan, summary)
+    lines += issue11_targets(plan, summary)
     if codec is not None:
         lines += ["## Codec (benchmarks/codec.py)", "", "```", codec, "```", ""]
     lines += failures_section(summary)
@@ -631,9 +1001,18 @@ def markdown(
 
 
 def headline(plan: Plan, summary: Summary) -> str:
+    lines = throughput_headline(plan, summary)
+    targets = issue11_targets(plan, summary)
+    if targets:
+        lines += ["", "issue 11 targets:"]
+        lines += [f"  {row}" for row in targets[4:] if row.startswith("| ") and "---" not in row]
+    return "\n".join(lines)
+
+
+def throughput_headline(plan: Plan, summary: Summary) -> list[str]:
     cases = [c for c in plan.cases if c.scenario == "throughput"]
     if not cases:
-        return ""
+        return []
     lines = ["throughput, msg/s (median):"]
     lines.append(f"  {'contender':<30}" + "".join(f"{f'QoS {c.qos}':>12}" for c in cases))
     for label in _labels(plan, "throughput"):
@@ -642,7 +1021,7 @@ def headline(plan: Plan, summary: Summary) -> str:
             value = summary.median(case.key, label, "rate")
             cells.append(f"{'failed' if value is None else f'{value:,.0f}':>12}")
         lines.append(f"  {label:<30}" + "".join(cells))
-    return "\n".join(lines)
+    return lines
 
 
 def draw_chart(python: str | None, results: Path, image: Path) -> bool:

@@ -58,7 +58,7 @@ class AioApiContender:
             counter = asyncio.create_task(_count(subscriber, options.n))
             window = common.Window(options.broker_pid)
             window.start()
-            await _publish_all(publisher, options)
+            await self.publish_all(publisher, options)
             received = await asyncio.wait_for(counter, options.timeout)
             window.stop()
         return {"received": received, **window.fields(options.n)}
@@ -121,8 +121,15 @@ class AioApiContender:
             waiting = len(stream)
         return common.queued_fields(waiting, before, after)
 
+    async def publish_all(self, client: Any, options: common.Options) -> None:
+        """The throughput scenario's publishing, in ``options.mode``."""
+        await _publish_all(client, options)
+
     def run(self, options: common.Options) -> dict[str, Any]:
-        return common.run_async(options, self.scenarios[options.scenario](options))
+        scenario = self.scenarios.get(options.scenario)
+        if scenario is None:
+            raise ValueError(f"{self.library.__name__} has no {options.scenario!r} scenario")
+        return common.run_async(options, scenario(options))
 
 
 async def _count(client: Any, expected: int) -> int:

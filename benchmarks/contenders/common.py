@@ -3,12 +3,19 @@
 A contender is one script per client library, run as its own process by ``benchmarks/run.py``
 so that CPU time and resident memory belong to that library alone. Its command line is::
 
-    python CONTENDER.py HOST PORT --scenario throughput|latency|many|queued
-        [--qos Q] [--n N] [--mode seq|concurrent] [--loop asyncio|uvloop]
+    python CONTENDER.py HOST PORT --scenario throughput|latency|many|queued|reconnect
+        [--qos Q] [--n N] [--mode seq|concurrent|window] [--loop asyncio|uvloop]
         [--rate R] [--duration S] [--broker-pid PID] [--protocol 5|4] [--timeout S]
+        [--window W] [--store memory|sqlite|sqlite-full] [--jitter] [--down S|LOW-HIGH]
 
 and it prints exactly one line of JSON on stdout: the ``Result`` fields it measured, or an
 ``error`` field saying what failed (then it exits with status 1).
+
+Only the asyncmqtt contender knows ``--mode window`` (a sliding window of ``--window``
+``publish_nowait`` futures, 20 by default), ``--store`` (its session store) and the
+``reconnect`` scenario (``--n`` broker restarts, each down for ``--down`` seconds, with
+``--jitter`` on or off; it starts a broker of its own to restart, so HOST and PORT are not
+used); the other contenders refuse the first two and have no such scenario.
 
 Measurements are read from the kernel, not from a library, so the same numbers mean the same
 thing for every contender and need nothing installed: CPU time of this process (every thread,
@@ -41,7 +48,10 @@ PAYLOAD = bytes(range(PAYLOAD_SIZE))
 _STAMP = struct.Struct("!Q")
 _PADDING = bytes(PAYLOAD_SIZE - _STAMP.size)
 
-SCENARIOS = ("throughput", "latency", "many", "queued", "feed")  # feed: raw.py only
+# feed: raw.py only; reconnect: asyncmqtt only
+SCENARIOS = ("throughput", "latency", "many", "queued", "reconnect", "feed")
+MODES = ("seq", "concurrent", "window")  # window: asyncmqtt only (publish_nowait)
+STORES = ("memory", "sqlite", "sqlite-full")  # asyncmqtt's session store; sqlite-full fsyncs
 RAW_SCRIPT = Path(__file__).with_name("raw.py")
 
 _Client = TypeVar("_Client")
@@ -65,6 +75,10 @@ class Options:
     timeout: float
     protocol: int = 5  # the MQTT protocol level: 5 for 5.0, 4 for 3.1.1
     topic: str = TOPIC
+    store: str = "memory"  # asyncmqtt's session store (STORES)
+    window: int = 20  # --mode window: publish_nowait futures out at once
+    jitter: bool = False  # reconnect: Reconnect(jitter=...)
+    down: tuple[float, float] = (0.05, 0.45)  # reconnect: the broker's downtime range, seconds
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -74,7 +88,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--scenario", choices=SCENARIOS, default="throughput")
     parser.add_argument("--qos", type=int, choices=(0, 1, 2), default=0)
     parser.add_argument("--n", type=int, default=10_000, help="messages (or clients for many)")
-    parser.add_argument("--mode", choices=("seq", "concurrent"), default="seq")
+    parser.add_argument("--mode", choices=MODES, default="seq")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--rate", type=float, default=2000.0, help="latency: messages per s")
     parser.add_argument("--duration", type=float, default=5.0, help="latency: seconds")
@@ -82,9 +96,24 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many s")
     parser.add_argument("--topic", default=TOPIC)
     parser.add_argument("--protocol", type=int, choices=(4, 5), default=5, help="4 is 3.1.1")
+    parser.add_argument("--store", choices=STORES, default="memory", help="asyncmqtt only")
+    parser.add_argument("--window", type=int, default=20, help="--mode window: futures out")
+    parser.add_argument("--jitter", action="store_true", help="reconnect: Reconnect(jitter=True)")
+    parser.add_argument(
+        "--down",
+        default="0.05-0.45",
+        help="reconnect: seconds the broker stays down, one number or LOW-HIGH (each restart "
+        "draws its downtime from its own equal slice of the range)",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
+    if args.window < 1:
+        parser.error(f"--window must be at least 1, got {args.window}")
+    try:
+        down = parse_down(args.down)
+    except ValueError as error:
+        parser.error(str(error))
     return Options(
         host=args.host,
         port=args.port,
@@ -99,7 +128,23 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         timeout=args.timeout,
         protocol=args.protocol,
         topic=args.topic,
+        store=args.store,
+        window=args.window,
+        jitter=args.jitter,
+        down=down,
     )
+
+
+def parse_down(text: str) -> tuple[float, float]:
+    """``"0.2"`` -> (0.2, 0.2); ``"0.05-0.45"`` -> (0.05, 0.45)."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise ValueError(f"--down must be S or LOW-HIGH in seconds, got {text!r}") from None
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"--down needs 0 <= LOW <= HIGH, got {text!r}")
+    return bounds
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -244,9 +289,17 @@ def main(
     contender: str,
     run: Callable[[Options], dict[str, Any]],
     argv: Sequence[str] | None = None,
+    *,
+    asyncmqtt_options: bool = False,
 ) -> None:
-    """Parse the command line, run the scenario, print its JSON line (or the error)."""
+    """Parse the command line, run the scenario, print its JSON line (or the error).
+
+    ``asyncmqtt_options``: whether this contender knows ``--mode window`` and ``--store``;
+    the others exit with an error rather than run something else under that name."""
     options = parse_options(argv)
+    if not asyncmqtt_options and (options.mode == "window" or options.store != "memory"):
+        emit({"contender": contender, "error": "--mode window and --store are asyncmqtt's"})
+        sys.exit(1)
     raise_fd_limit()
     header = {
         "contender": contender,
@@ -256,6 +309,8 @@ def main(
         "mode": options.mode,
         "loop": options.loop,
         "protocol": options.protocol,
+        "store": options.store,
+        **({"window": options.window} if options.mode == "window" else {}),
     }
     try:
         result = run(options)

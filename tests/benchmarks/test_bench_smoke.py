@@ -28,7 +28,18 @@ def test_quick_benchmark_runs_and_writes_its_tables(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     table = (tmp_path / "results.md").read_text()
-    for heading in ("End-to-end throughput", "Latency", "Many clients", "queued message", "Codec"):
+    headings = (
+        "End-to-end throughput",
+        "window of 20",
+        "SQLiteStore against MemoryStore",
+        "Latency",
+        "Many clients",
+        "queued message",
+        "Reconnect after a broker restart",
+        "Issue 11 targets",
+        "Codec",
+    )
+    for heading in headings:
         assert heading in table
     assert (tmp_path / "results.json").stat().st_size > 0
     assert "msg/s" in result.stdout
