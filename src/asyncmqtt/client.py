@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
@@ -54,6 +55,7 @@ from ._options import ClientOptions, version_text
 from ._reconnect import Reconnect
 from ._stats import ClientStats
 from ._supervisor import Supervisor
+from ._telemetry import Telemetry, in_traced_publish
 from ._waiters import Waiters
 from .errors import (
     ConnectionLostError,
@@ -213,6 +215,7 @@ class Client:
         "_store_scheduled",
         "_subscription_counts",
         "_supervisor",
+        "_telemetry",
         "_waiters",
         "timeout",
     )
@@ -331,6 +334,8 @@ class Client:
         self._connected_waiters: list[asyncio.Future[None]] = []
         self._room_waiters: list[asyncio.Future[None]] = []
         self._store_scheduled = False
+        # An observer of publishes and received messages (asyncmqtt.otel installs one).
+        self._telemetry: Telemetry | None = None
         self._subscription_counts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ read-only state
@@ -517,9 +522,13 @@ class Client:
         number = 0 if conn is None else conn.number
         nowait = self._waiters.nowait
         stats = self._stats
+        telemetry = self._telemetry
         for event in events:
             if type(event) is MessageReceived:
-                route(make_message(event.publish, number))
+                message = make_message(event.publish, number)
+                if telemetry is not None:
+                    telemetry.message_received(message)
+                route(message)
             elif type(event) is PublishCompleted and event.reason_code < 0x80:
                 handle = event.handle
                 if handle.packet.qos:  # (a QoS 0 one queued offline says it was written)
@@ -739,6 +748,10 @@ class Client:
             link, conn = self._offline_target(name, qos, retain)
         if properties is not None and props:
             self._require_v5("properties in publish()")
+        if self._telemetry is not None and not in_traced_publish.get():
+            return await self._traced_publish(
+                name, data=data, qos=qos, retain=retain, props=props, timeout=timeout
+            )
         # One coroutine for the whole call (no inner helper): publish is the hot path.
         semaphore = self._semaphore
         if semaphore is not None:
@@ -803,6 +816,30 @@ class Client:
             return event.reason_code if qos else None
         raise self._publish_error(event, handle, name)
 
+    async def _traced_publish(
+        self,
+        name: str,
+        *,
+        data: bytes,
+        qos: int,
+        retain: bool,
+        props: Properties,
+        timeout: float | None,
+    ) -> int | None:
+        """``publish`` with the telemetry told of it (and given a say on its properties)."""
+        assert self._telemetry is not None
+        props, finish = self._telemetry.publish_started(name, qos, props, self.protocol is _V5)
+        token = in_traced_publish.set(True)
+        try:
+            result = await self.publish(name, data, qos, retain, props or None, timeout=timeout)
+        except BaseException as error:
+            finish(error)
+            raise
+        finally:
+            in_traced_publish.reset(token)
+        finish(None)
+        return result
+
     def publish_nowait(
         self,
         topic: TopicLike,
@@ -833,6 +870,9 @@ class Client:
             link, conn = self._offline_target(name, qos, retain)
         if properties is not None and props:
             self._require_v5("properties in publish_nowait()")
+        finish = None
+        if self._telemetry is not None:
+            props, finish = self._telemetry.publish_started(name, qos, props, self.protocol is _V5)
         max_outgoing = self._options.max_outgoing
         if max_outgoing and conn.pending_count >= max_outgoing:
             raise MqttError(
@@ -843,6 +883,8 @@ class Client:
         handle = conn.publish(name, data, qos, retain, props, now=loop.time())
         self._stats.messages_sent[qos] += 1
         future: asyncio.Future[int | None] = loop.create_future()
+        if finish is not None:
+            future.add_done_callback(functools.partial(_report_outcome, finish))
         if handle is None:
             link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
             future.set_result(None)
@@ -1260,3 +1302,13 @@ def _load_session(options: ClientOptions) -> Session:
     if not session.started:
         session.client_id = configured
     return session
+
+
+def _report_outcome(
+    finish: Callable[[BaseException | None], None], future: asyncio.Future[int | None]
+) -> None:
+    """Tell the telemetry how a ``publish_nowait`` ended (its future is done)."""
+    if future.cancelled():
+        finish(asyncio.CancelledError())
+    else:
+        finish(future.exception())

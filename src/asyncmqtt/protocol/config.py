@@ -32,12 +32,15 @@ class SessionLostPolicy(Enum):
 
     ``RESEND`` publishes them again as new messages (the broker never confirmed them, so they
     may arrive twice but are never lost). ``FAIL`` ends each with ``PublishFailed`` carrying a
-    ``SessionLostError``. Either way a publish whose PUBREC already came is complete: the broker
-    took responsibility for it before the session was lost.
+    ``SessionLostError``. A QoS 2 publish whose PUBREC came but not its PUBCOMP is among them:
+    a broker may deliver a QoS 2 message only when PUBREL comes (mosquitto does), and this one
+    lost it with the session.
     """
 
     RESEND = "resend"
+    """Publish them again as new messages (the default)."""
     FAIL = "fail"
+    """End each with ``PublishFailed`` carrying a ``SessionLostError``."""
 
 
 class Authenticator(Protocol):
@@ -46,41 +49,91 @@ class Authenticator(Protocol):
     ``method`` goes into CONNECT as Authentication Method. ``initial_data`` is the client's first
     message (CONNECT, or AUTH 0x19 when re-authenticating). ``challenge`` answers each AUTH
     0x18 from the broker with the next client message. ``complete`` sees the broker's final data
-    (in CONNACK or AUTH 0x00). To reject the broker, raise ``ValueError``: the connection is then
-    closed with reason 0x87 (not authorized) and the error is reported.
+    (in CONNACK or AUTH 0x00). To reject the broker, raise ``ValueError`` from ``challenge`` or
+    ``complete``: the connection then ends with reason 0x87 (Not authorized) and the error is
+    reported (see ``challenge``).
+
+    Any class with these members is one (a structural protocol: no need to inherit). Give it
+    as ``ClientConfig(authenticator=...)``; it needs MQTT 5.0. The engine calls it from the
+    command or input that needs it (``connect``, ``reauthenticate``, ``receive_data``), so its
+    methods must not block.
     """
 
     @property
-    def method(self) -> str: ...
+    def method(self) -> str:
+        """The Authentication Method's name (such as ``"SCRAM-SHA-256"``): sent in CONNECT and
+        every AUTH; an AUTH from the broker that names another method is a protocol error."""
+        ...
 
-    def initial_data(self) -> bytes | None: ...
+    def initial_data(self) -> bytes | None:
+        """The Authentication Data of the client's first message: that of CONNECT (once per
+        ``connect``) or of the AUTH 0x19 that starts a re-authentication (``reauthenticate``);
+        None sends none. What it raises propagates out of that command."""
+        ...
 
-    def challenge(self, data: bytes | None) -> bytes | None: ...
+    def challenge(self, data: bytes | None) -> bytes | None:
+        """The answer to an AUTH 0x18 (Continue authentication) from the broker.
 
-    def complete(self, data: bytes | None) -> None: ...
+        ``data`` is the broker's Authentication Data (None if it sent none); the return value
+        is the Authentication Data of the AUTH 0x18 sent back (None sends none). Raising
+        ``ValueError`` rejects the broker: the engine ends the connection (with a DISCONNECT
+        0x87 when it was established, that is during a re-authentication) and reports
+        ``Disconnected`` with a ``ProtocolError`` of reason code 0x87 chained to the
+        ``ValueError``. Any other exception propagates out of ``receive_data``.
+        """
+        ...
+
+    def complete(self, data: bytes | None) -> None:
+        """The end of a successful exchange: ``data`` is the broker's final Authentication Data
+        (None if it sent none), from the CONNACK that accepted the connection or from the AUTH
+        0x00 that ended a re-authentication. Raising ``ValueError`` (a server signature that
+        does not verify, say) rejects the broker, as for ``challenge``."""
+        ...
 
 
 class ClientSettings(TypedDict, total=False):
-    """The keyword arguments of ``ClientConfig``, for signatures that pass them on."""
+    """The keyword arguments of ``ClientConfig``, for signatures that pass them on.
+
+    Each key is the ``ClientConfig`` field of that name, with its type, meaning and default;
+    any may be left out (``total=False``). ``ClientConnection(**settings)`` takes them.
+    """
 
     client_id: str
+    """``ClientConfig.client_id``."""
     protocol_version: ProtocolVersion
+    """``ClientConfig.protocol_version``."""
     clean_start: bool | Literal["first_only"]
+    """``ClientConfig.clean_start``."""
     keep_alive: int
+    """``ClientConfig.keep_alive``."""
     username: str | None
+    """``ClientConfig.username``."""
     password: bytes | None
+    """``ClientConfig.password``."""
     will: WillMessage | None
+    """``ClientConfig.will``."""
     properties: Properties
+    """``ClientConfig.properties``."""
     receive_maximum: int
+    """``ClientConfig.receive_maximum``."""
     maximum_packet_size: int | None
+    """``ClientConfig.maximum_packet_size``."""
     topic_alias_maximum: int
+    """``ClientConfig.topic_alias_maximum``."""
     max_inflight: int
+    """``ClientConfig.max_inflight``."""
     outgoing_topic_aliases: bool
+    """``ClientConfig.outgoing_topic_aliases``."""
     session_lost_policy: SessionLostPolicy
+    """``ClientConfig.session_lost_policy``."""
     authenticator: Authenticator | None
+    """``ClientConfig.authenticator``."""
     manual_ack: bool
+    """``ClientConfig.manual_ack``."""
     queue_qos0_offline: bool
+    """``ClientConfig.queue_qos0_offline``."""
     restore_subscriptions: bool
+    """``ClientConfig.restore_subscriptions``."""
 
 
 _LIMIT_PROPERTIES = ("receive_maximum", "maximum_packet_size", "topic_alias_maximum")
@@ -90,41 +143,81 @@ _LIMIT_PROPERTIES = ("receive_maximum", "maximum_packet_size", "topic_alias_maxi
 class ClientConfig:
     """The settings of an MQTT client session, checked when made.
 
-    ``clean_start``: True (always start a new session), False (always resume) or
-    ``"first_only"`` (start clean on the first connection of this session, resume after).
-    Limits: ``receive_maximum`` (how many unacknowledged QoS 2 messages we accept at once;
-    announced in CONNECT for MQTT 5), ``maximum_packet_size`` (the largest packet we accept;
-    None means the protocol's limit), ``topic_alias_maximum`` (inbound topic aliases we accept),
-    ``max_inflight`` (a cap on our unacknowledged outgoing QoS 1/2 publishes, below the broker's
-    Receive Maximum). ``properties`` are further CONNECT properties (session expiry interval,
-    user properties, request flags). ``manual_ack``: QoS 1/2 messages received are acknowledged
-    only when the driving layer calls ``ClientConnection.acknowledge``, in arrival order.
-    ``queue_qos0_offline``: a QoS 0 publish made while not connected waits in the session's
-    queue (as QoS 1/2 ones always do) instead of raising. ``restore_subscriptions``: when the
-    broker comes back without the session, subscribe again to what the session held.
+    Every field is keyword only and has a default. A setting of the wrong type raises
+    ``TypeError``; a value out of its range, or one the protocol version cannot carry
+    (properties, ``receive_maximum`` or ``topic_alias_maximum`` with MQTT 3.1.x, an empty
+    ``client_id`` with ``clean_start=False`` in MQTT 3.1.x), raises ``ValueError``, naming the
+    setting. The CONNECT packet is built and encoded once here, so that a setting it cannot
+    carry fails now rather than at the first connection.
     """
 
     client_id: str = ""
+    """The client identifier. "" (the default) lets the broker assign one (MQTT 5 tells us
+    which, in CONNACK); MQTT 3.1.x cannot find such a session again, so there "" cannot go
+    with ``clean_start=False``."""
     protocol_version: ProtocolVersion = ProtocolVersion.V5
+    """The MQTT version of every connection of the session (default 5.0)."""
     clean_start: bool | Literal["first_only"] = "first_only"
+    """True: start a new session on every connection (MQTT 3.1.x's clean session). False:
+    always resume the broker's session. ``"first_only"`` (the default): start clean on the
+    session's first connection and resume on the later ones (MQTT 5; with MQTT 3.1.x, which
+    cannot resume a clean session, it means clean every time)."""
     keep_alive: int = 60
+    """The keepalive, in seconds (0 to 65535; default 60), announced in CONNECT: when nothing has
+    been sent, or nothing received, for that long, PINGREQ is sent, and when nothing arrives
+    within half of it more, the connection is lost (``ConnectionLostError``). 0 turns keepalive
+    off. The broker's Server Keep Alive, when it sends one, replaces it."""
     username: str | None = None
+    """The user name of CONNECT, or None (the default) for none."""
     password: bytes | None = None
+    """The password of CONNECT (bytes), or None (the default) for none."""
     will: WillMessage | None = None
+    """The will: the message the broker publishes if the connection ends without a
+    DISCONNECT (or with DISCONNECT 0x04). None (the default): no will."""
     properties: Properties = NO_PROPERTIES
+    """Further CONNECT properties (MQTT 5 only), such as ``session_expiry_interval`` (seconds
+    the broker keeps the session after the connection ends), ``user_properties``,
+    ``request_problem_information`` and ``request_response_information``. The three limits
+    below are fields of their own and refused here. Default: none."""
     receive_maximum: int = 65535
+    """How many unacknowledged QoS 1/2 messages the broker may send us at once (1 to 65535;
+    default 65535), announced in CONNECT (MQTT 5 only). More is a protocol error
+    (``ReceiveMaximumExceededError``). Without ``manual_ack`` QoS 1 messages are acknowledged
+    as they arrive, so in effect it bounds the QoS 2 ones awaiting PUBREL."""
     maximum_packet_size: int | None = None
+    """The largest packet we accept, in bytes, fixed header included (2 to 268435460),
+    announced in CONNECT for MQTT 5; a larger one is a protocol error
+    (``PacketTooLargeError``). None (the default): the protocol's own limit, 268435460."""
     topic_alias_maximum: int = 0
+    """How many topic aliases the broker may use in what it sends us (0 to 65535; MQTT 5
+    only). 0 (the default): none."""
     max_inflight: int = 65535
+    """A cap on our outgoing QoS 1/2 publishes written and not yet acknowledged (1 to 65535;
+    default 65535), applied below the broker's Receive Maximum; the others wait in the
+    session's queue, in order."""
     outgoing_topic_aliases: bool = False
+    """MQTT 5: give each topic we publish to a topic alias, as long as the broker's Topic Alias
+    Maximum allows, and send later publishes to it with the alias and an empty topic name (fewer
+    bytes for long topics). Default False: aliases only where ``properties.topic_alias`` asks."""
     session_lost_policy: SessionLostPolicy = SessionLostPolicy.RESEND
+    """What happens to unacknowledged QoS 1/2 publishes when the broker resumes without our
+    session (default ``RESEND``)."""
     authenticator: Authenticator | None = None
+    """MQTT 5 enhanced authentication (an ``Authenticator``), or None (the default)."""
     manual_ack: bool = False
+    """True: QoS 1/2 messages received are acknowledged only when the driving layer calls
+    ``ClientConnection.acknowledge`` (or ``acknowledge_first``), in arrival order. False (the
+    default): as they are received."""
     queue_qos0_offline: bool = False
+    """True: a QoS 0 publish made while not connected waits in the session's queue (as QoS 1/2
+    ones always do), in memory only. False (the default): it raises ``MqttError``."""
     restore_subscriptions: bool = False
-    # The CONNECT packet these settings make (without authentication data, which the
-    # authenticator gives per connection); encoded once here, so that a bad field fails now.
+    """True: when the broker comes back without the session, subscribe again to what the
+    session held (``SubscriptionsRestored`` reports it). Default False."""
+    # Encoded once here, so that a bad field fails now.
     connect_packet: Connect = field(init=False, repr=False, compare=False)
+    """The CONNECT packet these settings make (not a parameter), without the authentication
+    data, which the authenticator gives per connection."""
 
     def __post_init__(self) -> None:
         version = self.protocol_version
@@ -182,6 +275,7 @@ class ClientConfig:
 
     @property
     def v5(self) -> bool:
+        """Whether ``protocol_version`` is MQTT 5.0."""
         return self.protocol_version is ProtocolVersion.V5
 
     @property
@@ -198,7 +292,8 @@ class ClientConfig:
 
         Going to MQTT 3.1.x leaves out the CONNECT and will properties and the limits MQTT 5
         announces (receive_maximum, topic_alias_maximum); enhanced authentication cannot be
-        left out, so it raises ``ValueError``.
+        left out, so it raises ``ValueError`` (as does an empty ``client_id`` with
+        ``clean_start=False``). ``version`` is a ``ProtocolVersion``.
         """
         if version is ProtocolVersion.V5 or version is self.protocol_version:
             return dataclasses.replace(self, protocol_version=version)

@@ -148,10 +148,16 @@ _PUBREC: Final = b"\x50\x02"
 
 
 class ConnectionState(Enum):
-    IDLE = "idle"  # no network connection yet
-    CONNECTING = "connecting"  # CONNECT sent, waiting for CONNACK (possibly through AUTH)
+    """Where a ``ClientConnection`` is (its ``state``); the value is the text error messages use."""
+
+    IDLE = "idle"
+    """No network connection yet: ``connect`` has not been called."""
+    CONNECTING = "connecting"
+    """CONNECT sent, waiting for CONNACK (possibly through an AUTH exchange)."""
     CONNECTED = "connected"
-    CLOSED = "closed"  # the network connection is over; connect() may start a new one
+    """CONNACK accepted the connection: every command works."""
+    CLOSED = "closed"
+    """The network connection is over; ``connect`` may start a new one, with the session."""
 
 
 class ClientConnection:
@@ -159,6 +165,17 @@ class ClientConnection:
 
     ``ClientConnection(config, session)``; or ``ClientConnection(**settings)`` with the fields
     of ``ClientConfig`` as keyword arguments, for a new session.
+
+    ``config`` is the ``ClientConfig``; ``session`` the ``Session`` to work on (default None:
+    a new one, with the configured client identifier). Raises ``TypeError`` for both a
+    ``config`` and settings, or for arguments of the wrong type, and what ``ClientConfig``
+    raises for bad settings.
+
+    Every method that takes ``now`` wants the current time in seconds, read from any monotonic
+    clock (``time.monotonic()``, ``loop.time()``), the same clock for every call: the engine
+    never reads a clock itself, and ``get_timer`` answers on that clock. The commands raise
+    ``TypeError`` / ``ValueError`` for local misuse before anything changes, and ``MqttError``
+    when the state does not allow them (``subscribe`` while not connected, ...).
     """
 
     # Slots: with over 30 attributes an instance dict is not key-shared and costs 1.5 KB.
@@ -211,13 +228,23 @@ class ClientConnection:
         elif not isinstance(session, Session):
             raise TypeError(f"session must be a Session, got {session!r}")
         self.config = config
+        """The ``ClientConfig``: the settings of the session, as given or made from the
+        settings."""
         self.session = session
+        """The ``Session`` this connection works on, handed on to the next connection."""
         self.protocol_version = config.protocol_version
+        """The MQTT version this connection speaks (``config.protocol_version``)."""
         self.state = ConnectionState.IDLE
+        """Where the connection is (a ``ConnectionState``)."""
         self.server = ServerSettings()
-        self.number = 0  # which of the session's network connections this is (from connect)
-        # Set by CONNACK: we asked to resume a session, and the broker had none any more.
+        """What the broker announced in the last CONNACK (``ServerSettings``; its defaults
+        before the first)."""
+        self.number = 0
+        """Which of the session's network connections this is: 1 for its first, and so on,
+        set by ``connect``; 0 before. ``acknowledge`` takes it to tell connections apart."""
         self.session_lost = False
+        """Set by CONNACK: True when we asked to resume a session and the broker had none any
+        more (its ``SessionLostPolicy`` then applied); False otherwise."""
         self._v5 = config.v5
         self._manual_ack = config.manual_ack
         # (The session's own containers: the hot path reads them often.)
@@ -256,10 +283,14 @@ class ClientConnection:
 
     @property
     def keep_alive(self) -> int:
+        """The keepalive we asked for, in seconds (``config.keep_alive``); the broker's
+        ``server.server_keep_alive``, when it sent one, is the one the timer uses."""
         return self.config.keep_alive
 
     @property
     def receive_maximum(self) -> int:
+        """Our Receive Maximum (``config.receive_maximum``): how many unacknowledged QoS 1/2
+        messages the broker may send us at once."""
         return self.config.receive_maximum
 
     @property
@@ -269,7 +300,8 @@ class ClientConnection:
 
     @property
     def pending_count(self) -> int:
-        """Outgoing QoS 1/2 publishes waiting for a slot under the Receive Maximum."""
+        """Publishes waiting to be written: for a slot under the Receive Maximum, or for the
+        connection (QoS 1/2, and QoS 0 with ``queue_qos0_offline``)."""
         return self.session.pending_count
 
     # ------------------------------------------------------------------ outputs
@@ -289,7 +321,11 @@ class ClientConnection:
         return events
 
     def get_timer(self) -> float | None:
-        """When ``handle_timer`` must next be called, or None when no timer is needed."""
+        """When ``handle_timer`` must next be called, or None when no timer is needed.
+
+        The time is on the clock of the ``now`` values the connection was given, in seconds.
+        Ask again after every call: each may change it.
+        """
         if self.state is not ConnectionState.CONNECTED or not self._effective_keep_alive:
             return None
         if self._ping_deadline is not None:
@@ -297,7 +333,12 @@ class ClientConnection:
         return min(self._last_sent, self._last_received) + self._effective_keep_alive
 
     def handle_timer(self, now: float) -> None:
-        """Send PINGREQ when the link has been quiet, fail it when PINGRESP does not come."""
+        """Send PINGREQ when the link has been quiet, fail it when PINGRESP does not come.
+
+        ``now``: the current time (seconds, the connection's clock). Calling it early does
+        nothing. When the broker has not answered a PINGREQ within half a keepalive, the
+        connection ends with ``Disconnected(ConnectionLostError)``.
+        """
         deadline = self.get_timer()
         if deadline is None or now < deadline:
             return
@@ -319,7 +360,14 @@ class ClientConnection:
     # ------------------------------------------------------------------ commands
 
     def connect(self, now: float) -> None:
-        """Start the MQTT connection on a new network connection: queue CONNECT."""
+        """Start the MQTT connection on a new network connection: queue CONNECT.
+
+        ``now``: the current time (seconds, the connection's clock). Call it once the network
+        connection is open, on a new ``ClientConnection`` or on one that is ``CLOSED`` (it
+        then starts afresh with the session it holds). Raises ``MqttError`` while
+        ``CONNECTING`` or ``CONNECTED``; what the authenticator's ``initial_data`` raises
+        propagates. The outcome comes as ``Connected`` or ``Disconnected``.
+        """
         if self.state in (ConnectionState.CONNECTING, ConnectionState.CONNECTED):
             raise MqttError(f"connect() while {self.state.value}: the connection is in use")
         self.state = ConnectionState.CONNECTING
@@ -386,6 +434,19 @@ class ClientConnection:
         ``PublishCompleted`` or ``PublishFailed``. QoS 0 needs a connection, unless
         ``queue_qos0_offline``: then it is queued too (behind what waits, in order), and
         ``PublishCompleted`` says when it was written.
+
+        ``topic``: the topic name. ``payload``: the bytes (a ``bytearray`` or ``memoryview``
+        is copied; default empty). ``qos``: 0, 1 or 2 (default 0). ``retain``: whether the
+        broker keeps the message for future subscribers (default False). ``properties``: the
+        PUBLISH properties (MQTT 5; default none). ``now`` (keyword only): the current time
+        (seconds, the connection's clock).
+
+        Raises ``TypeError`` for arguments of the wrong type; ``ValueError`` for an invalid
+        topic name, a QoS above the broker's maximum, ``retain`` the broker does not support,
+        properties that do not belong in PUBLISH or need MQTT 5 (subscription identifiers, a
+        topic alias above the broker's maximum, ...), or a packet above the broker's Maximum
+        Packet Size; ``MqttError`` for QoS 0 while not connected without
+        ``queue_qos0_offline``.
         """
         if topic not in _VALID_TOPICS:
             validate_topic_name(topic)
@@ -458,7 +519,12 @@ class ClientConnection:
         return handle
 
     def withdraw(self, handle: PublishHandle) -> bool:
-        """Remove a publish that has not been written yet; False if it is already written."""
+        """Remove a publish that has not been written yet; False if it is already written.
+
+        ``handle``: what ``publish`` returned. A withdrawn publish ends (``handle.done``; its
+        end is recorded) without any event, and the broker never sees it. One already written
+        stays in the session: only its acknowledgement ends it.
+        """
         if handle.written:
             return False
         assert self.session.pending is not None  # (an unwritten publish is in the queue)
@@ -477,6 +543,18 @@ class ClientConnection:
 
         Each filter the broker grants is kept in the session's subscriptions, with these
         options and properties (its subscription identifier among them).
+
+        ``subscriptions``: one or more ``Subscription`` values (filter and options).
+        ``properties``: the SUBSCRIBE properties (MQTT 5: at most one subscription identifier,
+        user properties; default none). ``now`` (keyword only): the current time (seconds,
+        the connection's clock).
+
+        Raises ``MqttError`` while not connected (or when every packet id is in use);
+        ``TypeError`` for something that is not a ``Subscription``; ``ValueError`` for no
+        subscription, an invalid filter or QoS, a shared or wildcard subscription or a
+        subscription identifier the broker does not support, ``no_local`` on a shared
+        subscription, more than one subscription identifier, or a packet above the broker's
+        Maximum Packet Size.
         """
         self._require_connected("subscribe")
         if not subscriptions:
@@ -517,7 +595,17 @@ class ClientConnection:
         *,
         now: float,
     ) -> int:
-        """Send UNSUBSCRIBE; returns its packet id (``UnsubscribeCompleted`` carries the result)."""
+        """Send UNSUBSCRIBE; returns its packet id (``UnsubscribeCompleted`` carries the result).
+
+        ``topic_filters``: one or more filters, as they were subscribed. ``properties``: the
+        UNSUBSCRIBE properties (MQTT 5: user properties; default none). ``now`` (keyword
+        only): the current time (seconds, the connection's clock). The filters the broker
+        removes leave the session's subscriptions when UNSUBACK comes.
+
+        Raises ``MqttError`` while not connected (or when every packet id is in use);
+        ``ValueError`` for no filter, an invalid filter or a packet above the broker's Maximum
+        Packet Size; ``TypeError`` for a filter that is not a ``str``.
+        """
         self._require_connected("unsubscribe")
         if not topic_filters:
             raise ValueError("unsubscribe needs at least one topic filter")
@@ -532,11 +620,16 @@ class ClientConnection:
     def acknowledge(self, packet_id: int, qos: int, connection: int, now: float) -> None:
         """The application is done with a QoS 1/2 message (``manual_ack`` only).
 
-        ``connection`` is the ``number`` of the connection the message came on. PUBACK or
-        PUBREC is queued once every message that arrived before it is acknowledged too. A
+        ``packet_id`` and ``qos`` are the message's (``publish.packet_id``, ``publish.qos`` of
+        its ``MessageReceived``); ``connection`` is the ``number`` of the connection the
+        message came on; ``now``: the current time (seconds, the connection's clock). PUBACK
+        or PUBREC is queued once every message that arrived before it is acknowledged too. A
         message from an earlier connection cannot be acknowledged there any more: the broker
         sends it again if it kept the session (a QoS 2 message is then answered, not delivered
         twice); otherwise there is nothing to do.
+
+        Raises ``ValueError`` without ``manual_ack``, and for a packet id of this connection
+        that no received message awaiting acknowledgement has (acknowledged twice, say).
         """
         if not self._manual_ack:
             raise ValueError("acknowledge() needs manual_ack=True: messages are acknowledged")
@@ -567,7 +660,13 @@ class ClientConnection:
     def acknowledge_first(self, count: int, now: float) -> None:
         """Acknowledge the ``count`` oldest unacknowledged messages of this connection
         (``manual_ack`` only): what a driver that delivers in arrival order calls once per
-        batch, instead of ``acknowledge`` per message."""
+        batch, instead of ``acknowledge`` per message.
+
+        ``count`` must not exceed the messages received and not yet acknowledged (this is not
+        checked: it is the driver's hot path); ``now``: the current time (seconds, the
+        connection's clock). Does nothing unless connected: the broker sends them again, if it
+        kept the session.
+        """
         if self.state is not ConnectionState.CONNECTED:
             return  # (the broker resends them, if it kept the session)
         unacked = self._unacked
@@ -609,7 +708,18 @@ class ClientConnection:
         *,
         now: float,
     ) -> None:
-        """Queue DISCONNECT and end the network connection (the session stays for a reconnect)."""
+        """Queue DISCONNECT and end the network connection (the session stays for a reconnect).
+
+        ``reason_code``: a ``DisconnectReasonCode`` (default 0x00, Normal disconnection; 0x04
+        asks the broker to publish the will all the same). ``properties``: the DISCONNECT
+        properties (MQTT 5; default none), such as a new ``session_expiry_interval``. ``now``
+        (keyword only): the current time (seconds, the connection's clock). The state becomes
+        ``CLOSED`` and ``Disconnected(None, ...)`` is reported at once.
+
+        Raises ``MqttError`` while not connected; ``ValueError`` for a code that is not a
+        DISCONNECT reason code, a code or properties with MQTT 3.1.x, or a
+        ``session_expiry_interval`` when CONNECT set none (the specification forbids it).
+        """
         if self.state is not ConnectionState.CONNECTED:
             raise MqttError(f"cannot disconnect while {self.state.value}")
         if not self._v5 and (reason_code or properties):
@@ -633,7 +743,13 @@ class ClientConnection:
         self._events.append(Disconnected(None, reason_code, properties))
 
     def reauthenticate(self, now: float) -> None:
-        """Start an MQTT 5 re-authentication with the configured authenticator (AUTH 0x19)."""
+        """Start an MQTT 5 re-authentication with the configured authenticator (AUTH 0x19).
+
+        ``now``: the current time (seconds, the connection's clock). ``Reauthenticated``
+        reports success; a rejection ends the connection (``Disconnected``). Raises
+        ``MqttError`` while not connected and ``ValueError`` without an authenticator; what
+        the authenticator's ``initial_data`` raises propagates.
+        """
         self._require_connected("reauthenticate")
         authenticator = self.config.authenticator
         if authenticator is None:
@@ -654,6 +770,11 @@ class ClientConnection:
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Take bytes from the network; never raises for anything the peer sent.
+
+        ``data``: what the network delivered, any amount; ``now``: the current time (seconds,
+        the connection's clock). A protocol error of the peer ends the connection instead:
+        DISCONNECT with its reason code (MQTT 5), then ``Disconnected``. Bytes that come while
+        ``IDLE`` or ``CLOSED`` are ignored.
 
         Any call, even with no bytes, tells the keepalive logic that the link is alive; a
         driver that has paused reading (backpressure) uses that, since it cannot see PINGRESP.
@@ -684,7 +805,12 @@ class ClientConnection:
         return self.state is ConnectionState.CLOSED
 
     def receive_eof(self, now: float) -> None:
-        """The network connection ended (EOF or error)."""
+        """The network connection ended (EOF or error).
+
+        ``now``: the current time (seconds, the connection's clock). While connecting or
+        connected, the state becomes ``CLOSED`` and ``Disconnected`` reports a
+        ``ConnectionLostError``; otherwise nothing happens.
+        """
         if self.state in (ConnectionState.CONNECTING, ConnectionState.CONNECTED):
             if self.state is ConnectionState.CONNECTING:
                 message = "the connection closed before CONNACK"
@@ -956,12 +1082,11 @@ class ClientConnection:
         flows = list(outgoing.values())
         outgoing.clear()
         resend: list[PublishHandle] = []
+        # A QoS 2 message whose PUBREC came is not known to have been delivered: a broker may
+        # hold it back until PUBREL (mosquitto does), and this one lost it with the session.
+        # So the policy applies to every flow.
         for handle in flows:
-            if handle.stage is Stage.AWAITING_PUBCOMP:
-                # The broker took responsibility for it when it sent PUBREC.
-                session.end_publish(handle)
-                self._events.append(PublishCompleted(handle, 0))
-            elif self.config.session_lost_policy is SessionLostPolicy.FAIL:
+            if self.config.session_lost_policy is SessionLostPolicy.FAIL:
                 self._fail_publish(
                     handle,
                     SessionLostError(
