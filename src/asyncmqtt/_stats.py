@@ -35,6 +35,11 @@ class ClientStats:
     acknowledged), ``queued_outgoing`` (publishes waiting to be written: for a slot under the
     broker's Receive Maximum, or for the connection), ``queued_incoming`` (received messages
     waiting in the client's streams and backlog to be read).
+
+    The client makes it; a program reads it (``client.stats``) and never makes one. The
+    constructor's two parameters are internal: callables the depths are read from
+    (``session_depths`` gives (in flight, queued outgoing), ``incoming_depth`` the queued
+    incoming messages); without them every depth is 0.
     """
 
     __slots__ = (
@@ -58,28 +63,48 @@ class ClientStats:
         incoming_depth: Callable[[], int] = lambda: 0,
     ) -> None:
         self.messages_sent = [0, 0, 0]
+        """Messages the client accepted to publish, by QoS: ``[QoS 0, QoS 1, QoS 2]``."""
         self.messages_received = [0, 0, 0]
+        """Messages received, by QoS: ``[QoS 0, QoS 1, QoS 2]``."""
         self.bytes_sent = 0
+        """Bytes written to the network: MQTT packets of every kind (no TLS or WebSocket
+        framing)."""
         self.bytes_received = 0
+        """Bytes read from the network: MQTT packets of every kind (no TLS or WebSocket
+        framing)."""
         self.publishes_acknowledged = 0
+        """QoS 1/2 publishes the broker acknowledged with success (a code below 0x80)."""
         self.publishes_refused: dict[int, int] = {}
+        """QoS 1/2 publishes the broker refused, by reason code: code -> count."""
         self.publishes_failed = 0
+        """QoS 1/2 publishes that ended without the broker's answer (a lost session with
+        ``session_lost_policy="fail"``, a limit the broker no longer allows, ...)."""
         self.connections = 0
+        """Network connections established (CONNACK accepted): ``connections - 1``
+        reconnections."""
         self.connection_losses = 0
+        """Established connections that ended other than by leaving the client's
+        ``async with`` block."""
         self.messages_discarded = 0
+        """Messages no stream wanted, discarded by the documented policy of the asyncio-mqtt
+        0.x streams (each also logged; see the guide Filtered streams)."""
         self._session_depths = session_depths
         self._incoming_depth = incoming_depth
 
     @property
     def in_flight(self) -> int:
+        """QoS 1/2 publishes written and not yet acknowledged, now."""
         return self._session_depths()[0]
 
     @property
     def queued_outgoing(self) -> int:
+        """Publishes waiting to be written, now: for a slot under the broker's Receive Maximum,
+        or for the connection."""
         return self._session_depths()[1]
 
     @property
     def queued_incoming(self) -> int:
+        """Received messages waiting to be read, now: in the client's streams and backlog."""
         return self._incoming_depth()
 
     def as_dict(self) -> dict[str, object]:

@@ -25,7 +25,9 @@ __all__ = (
 )
 
 DISTRIBUTION: Final = "asyncmqtt"
+"""The name of the distribution whose metadata holds the version."""
 UNKNOWN_VERSION: Final = "0+unknown"
+"""The version of a source tree that was never installed (see the module docstring)."""
 
 
 def installed_version(distribution: str = DISTRIBUTION) -> str:
@@ -46,4 +48,9 @@ def version_tuple(version: str) -> tuple[int | str, ...]:
 
 
 __version__: Final[str] = installed_version()
+"""The version of the installed asyncmqtt, such as ``"1.2.0"`` (a PEP 440 version, read from
+the package's metadata); ``"0+unknown"`` when imported from a source tree never installed."""
 __version_tuple__: Final[tuple[int | str, ...]] = version_tuple(__version__)
+"""``__version__`` as a tuple, as setuptools-scm makes it (and aiomqtt exports): the numeric
+release parts as ints, anything else as strings; ``"1.2.0rc1+g3f2a"`` gives
+``(1, 2, "0rc1", "g3f2a")``."""

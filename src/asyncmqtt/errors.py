@@ -1,6 +1,6 @@
 """The exception tree.
 
-Every failure the library reports derives from ``MqttError``::
+Every failure the library reports derives from ``MqttError``:
 
     MqttError
     ├── MqttCodeError            the broker answered with a failure reason code
@@ -59,6 +59,15 @@ class MqttCodeError(MqttError):
     ``rc`` (also ``reason_code``) is the code: an int-valued enum for one code, or for
     SUBACK / UNSUBACK the tuple of codes, one per topic filter. ``properties`` are the
     properties of the packet that carried it (MQTT 5), if any.
+
+    The library raises it; a program makes one only to stand in for a broker's answer (in
+    tests). The parameters, as in aiomqtt:
+
+    * ``rc``: the reason code (or the tuple of them), or None when there is none;
+    * ``*args``: the message, in one or more parts (``str()`` joins them with spaces);
+    * ``properties``: the packet's MQTT 5 properties (keyword only; default None).
+
+    ``str()`` gives ``[code:<value> <NAME>] <message>``.
     """
 
     def __init__(
@@ -69,10 +78,15 @@ class MqttCodeError(MqttError):
     ) -> None:
         super().__init__(rc, *args)
         self.rc = rc
+        """The reason code: an int-valued enum (``PubAckReasonCode``, ``ConnAckReasonCode``,
+        ...), for SUBACK / UNSUBACK a tuple of them, one per topic filter; or None."""
         self.properties = properties
+        """The MQTT 5 properties of the packet that carried the code (its ``reason_string``
+        says why, when the broker gave a reason), or None."""
 
     @property
     def reason_code(self) -> int | tuple[int, ...] | None:
+        """The same as ``rc`` (the name MQTT 5 and paho-mqtt 2 use)."""
         return self.rc
 
     def __str__(self) -> str:
@@ -106,6 +120,9 @@ class MqttTimeoutError(MqttError, TimeoutError):
     """
 
     outcome: Awaitable[int] | None = None
+    """An awaitable of how a QoS 1/2 publish already written ends after all (it returns the
+    broker's reason code, or raises the ``MqttError`` that says why it failed); None for
+    anything else."""
 
 
 class MqttConnectError(MqttCodeError):
@@ -113,15 +130,26 @@ class MqttConnectError(MqttCodeError):
 
     As in aiomqtt 2, it is an ``MqttCodeError``: ``rc`` is the broker's CONNACK code when the
     broker refused the connection (a ``ConnAckReasonCode`` or, for MQTT 3.1.x, a
-    ``ConnectReturnCode``), and None when connecting failed before any CONNACK.
+    ``ConnectReturnCode``), and None when connecting failed before any CONNACK. The exception
+    that stopped the stage, if any, is chained as ``__cause__`` (a ``TimeoutError`` when the
+    time ran out). The guide Connecting to the broker says more about each stage.
+
+    The client raises it. Its parameters are its attributes: ``message`` (what ``str()`` gives
+    when there is no ``rc``), then, keyword only, ``stage``, ``address`` and ``rc`` (default
+    None).
     """
 
-    def __init__(
-        self, message: str, *, stage: str, address: str, rc: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, stage: str, address: str, rc: int | None = None) -> None:
         super().__init__(rc, message)
         self.stage = stage
+        """Where connecting failed: ``"resolve"`` (looking up the broker's name), ``"tcp"``
+        (connecting the socket, TCP or Unix), ``"proxy"`` (connecting through the proxy),
+        ``"tls"`` (the TLS handshake), ``"websocket"`` (the HTTP upgrade) or ``"connack"``
+        (the MQTT CONNECT / CONNACK exchange: refused, or no answer in time)."""
         self.address = address
+        """The broker, as the URL-like text the error messages use: ``mqtt://host:port``,
+        ``mqtts://host:port`` (TLS), ``ws://host:port/path``, ``wss://host:port/path`` or
+        ``unix:/path/of/the/socket``."""
 
     def __str__(self) -> str:
         return str(self.args[1]) if self.rc is None else super().__str__()
@@ -136,6 +164,9 @@ class ConnectionLostError(MqttError):
     """
 
     outcome: Awaitable[int] | None = None
+    """An awaitable of how a QoS 1/2 publish already written ends after all (it returns the
+    broker's reason code, or raises the ``MqttError`` that says why it failed); None for
+    anything else."""
 
 
 class SessionLostError(MqttError):
@@ -153,41 +184,55 @@ class PublishWithdrawnError(MqttError):
 class ProtocolError(MqttError):
     """The peer sent something the protocol forbids.
 
-    ``reason_code`` is the MQTT 5 DISCONNECT reason code to answer with.
+    ``reason_code`` is the MQTT 5 DISCONNECT reason code to answer with. The protocol engine
+    raises it (the decoder, for bytes the peer sent) and answers it itself: it queues a
+    DISCONNECT with that code (MQTT 5) and reports ``Disconnected`` with this error; the client
+    reports it as the reason the connection ended. Parameters: ``message``, what was wrong;
+    ``reason_code``, the code to answer with (default None: the class's
+    ``default_reason_code``).
     """
 
     default_reason_code = 0x82
+    """The reason code when none is given: 0x82 (Protocol Error) here; each subclass sets its
+    own (0x81, 0x82, 0x93, 0x94 or 0x95)."""
 
     def __init__(self, message: str, reason_code: int | None = None) -> None:
         super().__init__(message)
         self.reason_code = self.default_reason_code if reason_code is None else reason_code
+        """The MQTT 5 DISCONNECT reason code to answer with (a ``DisconnectReasonCode``
+        value)."""
 
 
 class MalformedPacketError(ProtocolError):
     """The bytes cannot be parsed as the packet they claim to be (0x81)."""
 
     default_reason_code = 0x81
+    """0x81 (Malformed Packet)."""
 
 
 class ProtocolViolationError(ProtocolError):
     """The packet parses but breaks a rule of the protocol (0x82)."""
 
     default_reason_code = 0x82
+    """0x82 (Protocol Error)."""
 
 
 class PacketTooLargeError(ProtocolError):
     """A packet exceeds the maximum packet size we announced (0x95)."""
 
     default_reason_code = 0x95
+    """0x95 (Packet too large)."""
 
 
 class ReceiveMaximumExceededError(ProtocolError):
     """The peer sent more unacknowledged QoS 1/2 publishes than our Receive Maximum (0x93)."""
 
     default_reason_code = 0x93
+    """0x93 (Receive Maximum exceeded)."""
 
 
 class TopicAliasInvalidError(ProtocolError):
     """The peer used a topic alias that is zero, above our maximum, or not yet defined (0x94)."""
 
     default_reason_code = 0x94
+    """0x94 (Topic Alias invalid)."""

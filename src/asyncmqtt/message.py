@@ -15,3 +15,5 @@ from .messages import Message, MessageStream
 __all__ = ("Message", "MessagesIterator")
 
 MessagesIterator: TypeAlias = MessageStream
+"""aiomqtt 2's name for the type of ``client.messages``: here the same class as
+``MessageStream`` (an alias, not a subclass)."""

@@ -102,6 +102,11 @@ class Message:
     as delivered by the broker; ``mid`` is the packet identifier (0 for QoS 0); ``properties``
     are the MQTT 5 properties (an empty ``Properties`` when there are none or for MQTT 3.1.x).
     Messages order by ``mid``, as in aiomqtt, so they can go into a ``PriorityQueue``.
+
+    The client makes the messages it receives; ``Message(topic, payload, qos, retain, mid,
+    properties=None)`` (aiomqtt's signature) makes one by hand, for tests: the topic is
+    validated (``TypeError`` / ``ValueError``) and the payload encoded as ``publish`` encodes
+    it. Such a message cannot be acknowledged.
     """
 
     # ``_connection``: the number of the network connection it came on; ``_acker``: how to
@@ -128,11 +133,23 @@ class Message:
         properties: Properties | None = None,
     ) -> None:
         self.topic: Topic | TopicString = topic if isinstance(topic, Topic) else Topic(topic)
+        """The topic name it was published to: a ``Topic`` (a ``TopicString``, a ``str``, in
+        the streams of the asyncio-mqtt 0.x API)."""
         self.payload: bytes = encode_payload(payload)
+        """The payload, as the bytes received (decode it yourself: ``payload.decode()`` for
+        text)."""
         self.qos: int = qos
+        """The QoS it was delivered with (0, 1 or 2): at most the QoS of the subscription."""
         self.retain: bool = retain
+        """True for a retained message the broker sent because of a new subscription (or, with
+        ``retain_as_published``, one the publisher retained)."""
         self.mid: int = mid
+        """The packet identifier it came with (1 to 65535; 0 for QoS 0). Identifiers are
+        reused: it tells apart the messages in flight at one time, not all messages."""
         self.properties: Properties = NO_PROPERTIES if properties is None else properties
+        """Its MQTT 5 properties (``content_type``, ``response_topic``, ``correlation_data``,
+        ``user_properties``, ``subscription_identifiers``, ...); empty when there are none,
+        and always with MQTT 3.1.x."""
         self._connection = 0
         self._acker: Callable[[Message], None] | None = None
         self._acked = False
@@ -232,9 +249,13 @@ _new_topic = object.__new__
 class FlowControl(Protocol):
     """What the read gate drives: the link's reading switch."""
 
-    def pause_reading(self) -> None: ...
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (idempotent)."""
+        ...
 
-    def resume_reading(self) -> None: ...
+    def resume_reading(self) -> None:
+        """Read from the socket again (idempotent)."""
+        ...
 
 
 class ReadGate:
@@ -244,6 +265,7 @@ class ReadGate:
 
     def __init__(self) -> None:
         self.paused = False
+        """Whether reading is paused."""
         self._link: FlowControl | None = None
 
     def attach(self, link: FlowControl | None) -> None:
@@ -253,12 +275,14 @@ class ReadGate:
             link.pause_reading()
 
     def pause(self) -> None:
+        """Pause reading (the link's, now and when one is attached)."""
         if not self.paused:
             self.paused = True
             if self._link is not None:
                 self._link.pause_reading()
 
     def resume(self) -> None:
+        """Resume reading."""
         if self.paused:
             self.paused = False
             if self._link is not None:
@@ -272,11 +296,15 @@ class ConnectionStatus:
 
     def __init__(self) -> None:
         self.connected = False
-        self.reconnecting = False  # not connected, but coming back: streams keep waiting
+        """Whether a connection is established."""
+        self.reconnecting = False
+        """Not connected, but coming back: streams keep waiting."""
         self.reason = "not connected: enter `async with client` before iterating messages"
+        """The message of the ``MqttError`` that iterating a stream raises when not connected."""
         self.cause: BaseException | None = None
-        # Whether the user has been told of the loss (``cause``) by some exception already.
+        """What ended the connection, chained to that ``MqttError``; None if nothing did."""
         self.reported = False
+        """Whether the user has been told of the loss (``cause``) by some exception already."""
 
 
 class _QueueItems:
@@ -297,6 +325,18 @@ class MessageStream(AsyncIterator[Message]):
     """An async iterator over received messages; ``len()`` is the number waiting in it.
 
     Several tasks may iterate the same stream: each message goes to one of them, in order.
+
+    ``async for message in stream`` waits for messages while the client is connected, and
+    also while it reconnects. When the connection ends for good (the client left its
+    ``async with`` block, or the connection was lost and the client does not reconnect), the
+    stream first yields what it still holds, then raises ``MqttError``, chained to the cause;
+    iterating while not connected with nothing queued raises at once. A stream whose own
+    ``async with`` block ended (``filtered_messages``, ...) raises ``MqttError`` too.
+
+    The client makes the streams: ``client.messages``, and those of ``filtered_messages``,
+    ``unfiltered_messages``, ``messages()`` and ``subscription``. The constructor and its
+    parameters are the client's internals, not API. See the guides Subscribing and Filtered
+    streams.
     """
 
     __slots__ = ("_closed", "_getters", "_items", "_limit", "_router", "_status", "str_topics")
@@ -317,7 +357,11 @@ class MessageStream(AsyncIterator[Message]):
         self._getters: list[asyncio.Future[None]] = []  # a few tasks at most
         self._limit = limit if limit and limit > 0 else 0  # 0: no limit
         self._closed = False
-        self.str_topics = str_topics  # an asyncio-mqtt 0.x stream: topics as plain str
+        self.str_topics: bool = str_topics
+        """True for a stream of the asyncio-mqtt 0.x API (``filtered_messages``,
+        ``unfiltered_messages``, ``messages()``): its messages' topics are ``TopicString``, a
+        ``str``, as they were there. False for ``client.messages`` and ``subscription``: a
+        ``Topic``."""
 
     def __aiter__(self) -> MessageStream:
         return self
@@ -328,10 +372,16 @@ class MessageStream(AsyncIterator[Message]):
 
     @property
     def limit(self) -> int | None:
-        """The most messages this stream holds (None: no limit)."""
+        """The most messages this stream holds (None: no limit).
+
+        ``max_queued_incoming_messages`` for ``client.messages``; for the others the
+        ``queue_maxsize`` they were opened with, which defaults to it. When a stream is full, the
+        messages it wants wait, unacknowledged, until a reader takes one out (see the guide
+        Subscribing).
+        """
         return self._limit or None
 
-    def has_room(self) -> bool:
+    def _has_room(self) -> bool:
         limit = self._limit
         return not limit or len(self) < limit
 
@@ -366,8 +416,8 @@ class MessageStream(AsyncIterator[Message]):
                     self._remove_getter(waiter)
                 raise
 
-    def put(self, message: Message) -> None:
-        """Queue a message (the router checks ``has_room`` first when the stream has a limit)."""
+    def _put(self, message: Message) -> None:
+        """Queue a message (the router checks ``_has_room`` first when the stream has a limit)."""
         items = self._items
         if items is None:
             items = self._items = deque()
@@ -375,7 +425,7 @@ class MessageStream(AsyncIterator[Message]):
         if self._getters:
             self._wake_one()
 
-    def wake_all(self) -> None:
+    def _wake_all(self) -> None:
         """Wake every waiting task so that it sees the new connection status."""
         getters = self._getters
         while getters:
@@ -383,10 +433,10 @@ class MessageStream(AsyncIterator[Message]):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """End the stream for good (its context manager exited); waiting tasks get MqttError."""
         self._closed = True
-        self.wake_all()
+        self._wake_all()
 
     def _wake_one(self) -> None:
         getters = self._getters
@@ -476,6 +526,7 @@ class Router:
         self._discard_warned = -math.inf  # when the last warning was logged (loop time)
 
     def route(self, message: Message) -> None:
+        """Deliver a received message to the streams that want it, or hold it in the backlog."""
         self.stats.messages_received[message.qos] += 1
         everything = self.everything
         if (
@@ -485,7 +536,7 @@ class Router:
             and not self.backlog
             and (not everything._limit or len(everything) < everything._limit)
         ):
-            everything.put(message)  # the aiomqtt 2.x case: one stream of everything
+            everything._put(message)  # the aiomqtt 2.x case: one stream of everything
             if message.qos and self._counts:
                 self.unacknowledged += 1
             return
@@ -542,6 +593,7 @@ class Router:
         return True
 
     def reader_done(self) -> None:
+        """The wait announced by a ``reader_waits`` that returned True is over."""
         self._readers_waiting -= 1
         if not self._readers_waiting and self._held_qos0 >= self._hold_limit:
             self.gate.pause()
@@ -560,16 +612,16 @@ class Router:
             if message.qos and not self._counts:  # (nobody will call its ack())
                 self._acknowledge(message)
             return True
-        if not all(stream.has_room() for stream in streams):
+        if not all(stream._has_room() for stream in streams):
             return False
         old_style: Message | None = None
         for stream in streams:
             if stream.str_topics:
                 if old_style is None:
                     old_style = message.with_str_topic()
-                stream.put(old_style)
+                stream._put(old_style)
             else:
-                stream.put(message)
+                stream._put(message)
         return True
 
     def _discard(self, message: Message) -> None:
@@ -603,35 +655,42 @@ class Router:
             self._discarded = 0
 
     def open_filtered(self, topic_filter: str, stream: MessageStream) -> None:
+        """``stream`` gets the messages ``topic_filter`` matches from now on."""
         self._filtered.add(topic_filter, stream)
         self._filtered_streams.append(stream)
 
     def close_filtered(self, topic_filter: str, stream: MessageStream) -> None:
+        """End a filtered stream: it gets nothing more, and its readers get ``MqttError``."""
         self._filtered.remove(topic_filter, stream)
         self._filtered_streams.remove(stream)
-        stream.close()
+        stream._close()
         if self.backlog:
             self.release()
 
     def open_all(self, stream: MessageStream) -> None:
+        """``stream`` gets every message from now on (``client.messages()``, 0.x)."""
         self._all.append(stream)
 
     def close_all(self, stream: MessageStream) -> None:
+        """End a stream of ``open_all``."""
         self._all.remove(stream)
-        stream.close()
+        stream._close()
         if self.backlog:
             self.release()
 
     def open_unfiltered(self, stream: MessageStream) -> None:
+        """``stream`` gets the messages no filtered stream takes, from now on."""
         self._unfiltered.append(stream)
 
     def close_unfiltered(self, stream: MessageStream) -> None:
+        """End a stream of ``open_unfiltered``."""
         self._unfiltered.remove(stream)
-        stream.close()
+        stream._close()
         if self.backlog:
             self.release()
 
     def connection_started(self, number: int) -> None:
+        """Network connection ``number`` (``ClientConnection.number``) is established."""
         self.connection = number
         self.unacknowledged = 0
         self.status.connected = True
@@ -648,9 +707,9 @@ class Router:
         status.reconnecting = False
         status.reason = reason
         status.cause = cause
-        self.everything.wake_all()
+        self.everything._wake_all()
         for stream in (*self._unfiltered, *self._filtered_streams, *self._all):
-            stream.wake_all()
+            stream._wake_all()
 
     def queued(self) -> int:
         """Messages waiting to be read: in every stream, and in the backlog."""
@@ -734,7 +793,15 @@ class AllMessages(contextlib.AbstractAsyncContextManager[MessageStream]):
 class ClientMessages(MessageStream):
     """The type of ``client.messages``: aiomqtt 2's stream of every message no other stream
     took, which can also be called as asyncio-mqtt 0.12-0.16's ``client.messages()``:
-    ``async with client.messages(queue_maxsize=10) as messages: async for m in messages``."""
+    ``async with client.messages(queue_maxsize=10) as messages: async for m in messages``.
+
+    Called, it takes two keyword arguments: ``queue_class``, the ``asyncio.Queue`` subclass
+    that holds the messages (default None: first in, first out), and ``queue_maxsize``, the
+    most messages it holds (default 0: the client's ``max_queued_incoming_messages``). It
+    raises ``TypeError`` for anything else. The stream it opens has topics as ``str``
+    (``TopicString``) and gets every message, whatever the other streams take.
+
+    The client makes the one it has; the constructor's parameters are internal."""
 
     __slots__ = ("_default_limit",)
 
@@ -750,7 +817,13 @@ class ClientMessages(MessageStream):
         queue_class: type[asyncio.Queue[Message]] | None = None,
         queue_maxsize: int = 0,
     ) -> contextlib.AbstractAsyncContextManager[MessageStream]:
-        """A stream of every message, open while its ``async with`` block runs (0.x)."""
+        """A stream of every message, open while its ``async with`` block runs (0.x).
+
+        ``queue_class``: the ``asyncio.Queue`` subclass that holds the messages (default
+        None: first in, first out); ``queue_maxsize``: the most it holds (0, the default: the
+        client's ``max_queued_incoming_messages``). Raises ``TypeError`` for values of
+        another type.
+        """
         if queue_class is not None and not (
             isinstance(queue_class, type) and issubclass(queue_class, asyncio.Queue)
         ):

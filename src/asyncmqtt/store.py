@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A ``Session`` (``protocol/session.py``) is what outlives one network connection: outgoing
+A ``Session`` (``asyncmqtt.protocol.session``) is what outlives one network connection: outgoing
 QoS 1/2 publishes and their stage, inbound QoS 2 packet ids awaiting PUBREL, subscriptions,
 the client identifier. A *store* makes it outlive the process as well. The client talks to a
 store through ``SessionStore``:
@@ -43,8 +43,9 @@ row (a publish accepted and ended in the same turn is never written at all; acce
 becomes one INSERT), and each kind of change is written with one statement for many rows
 (``executemany``; new publishes as INSERTs of up to 32 rows, ended ones as DELETEs of runs of
 numbers). The QoS 1 pattern (accepted + sent in one turn, ended in a later one) costs SQLite
-one row inserted and one deleted per message, and one commit per turn:
-``benchmarks/store_cost.py`` measures it (about 5 us a message at 20 a turn).
+one row inserted and one deleted per message, and one commit per turn: the benchmark
+``store_cost.py`` of the repository's benchmarks measures it (about 5 us a message at 20 a
+turn).
 
 ``load`` reads the rows back as records in the order ``Session.restore`` needs: the start of
 the session first (it forgets inbound ids), then the sent publishes in the order they were
@@ -106,7 +107,9 @@ _V5: Final = ProtocolVersion.V5
 _new_tuple: Final = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 # "MQSS" (MQTT session store): lets us tell our files from other applications' SQLite files.
 APPLICATION_ID: Final = 0x4D515353
+"""The SQLite ``application_id`` of a session store's file ("MQSS")."""
 SCHEMA_VERSION: Final = 1
+"""The version of the file's schema (SQLite's ``user_version``) this library writes."""
 _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
 # outgoing.stage
@@ -153,12 +156,15 @@ _JOURNAL_SIZE_LIMIT: Final = 16 * 1024 * 1024
 class StoreError(MqttError):
     """A session store cannot be used: not a store of ours, damaged, closed, or a write failed.
 
-    ``path`` is the store's file.
+    ``path`` is the store's file. The stores raise it; its parameters are ``path`` and
+    ``message`` (what is wrong), and ``str()`` gives ``session store <path>: <message>``. The
+    ``sqlite3`` or ``OSError`` that caused it, if any, is chained as ``__cause__``.
     """
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"session store {path}: {message}")
         self.path = path
+        """The store's file, as given to the store (a ``str``)."""
 
 
 class StoreInUseError(StoreError):
@@ -191,18 +197,26 @@ class SessionStore(Protocol):
 
 
 class MemoryStore:
-    """The default store: keeps nothing beyond the process (the session lives in memory)."""
+    """The default store: keeps nothing beyond the process (the session lives in memory).
+
+    ``MemoryStore()`` takes no parameters. Since it is not ``durable``, the client does not
+    record the session at all, so it costs nothing; a restarted program starts a new session.
+    It is also a context manager (doing nothing).
+    """
 
     durable: Final = False
+    """False: it keeps nothing, and the client records nothing for it."""
 
     def load(self) -> list[SessionRecord]:
+        """No records: a new, empty session (an empty list)."""
         return []
 
     def apply(self, records: Sequence[SessionRecord]) -> None:
-        pass
+        """Keep nothing of ``records`` (the client does not call it: the store is not
+        ``durable``)."""
 
     def close(self) -> None:
-        pass
+        """Nothing to let go of (idempotent, as every store's ``close``)."""
 
     def __enter__(self) -> Self:
         return self
@@ -492,19 +506,28 @@ class SQLiteStore:
     It is used from the thread that made it (``sqlite3`` checks that: another thread gets
     ``StoreError``), the event loop's. ``close`` is idempotent; the store is also a context
     manager.
+
+    ``path`` is a ``str`` or ``os.PathLike``; ``synchronous`` is keyword only. Raises
+    ``ValueError`` for a ``synchronous`` other than ``"normal"`` or ``"full"`` and for an
+    empty path or ``":memory:"`` (use ``MemoryStore``), ``StoreInUseError`` and ``StoreError``
+    as above (a directory that does not exist, a file that cannot be read). See the guide
+    Session stores.
     """
 
     durable: Final = True
+    """True: it keeps the session, so the client records every change for it."""
 
     def __init__(
         self, path: str | os.PathLike[str], *, synchronous: Literal["normal", "full"] = "normal"
     ) -> None:
         self.path = os.fspath(path)
+        """The file, as a ``str``."""
         if synchronous not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be 'normal' or 'full', got {synchronous!r}")
         if self.path in ("", ":memory:"):
             raise ValueError(f"SQLiteStore needs a file, got {self.path!r} (use MemoryStore)")
         self.synchronous = synchronous
+        """``"normal"`` or ``"full"``, as given."""
         self._db: sqlite3.Connection | None = None
         self._check_file()
         db = self._connect()
@@ -626,7 +649,11 @@ class SQLiteStore:
     # ------------------------------------------------------------------ SessionStore
 
     def load(self) -> list[SessionRecord]:
-        """The stored session as records for ``Session.restore`` (in the order it needs)."""
+        """The stored session as records for ``Session.restore`` (in the order it needs).
+
+        Empty for a new store. Raises ``StoreError`` when the store is closed, the file cannot
+        be read, or what it holds is damaged (naming what).
+        """
         db = self._require_open()
         records: list[SessionRecord] = []
         reading = "the meta table"  # (for the error message)
@@ -674,7 +701,9 @@ class SQLiteStore:
         Returns once the transaction is committed. Raises ``StoreError`` when it cannot be
         (disk full, an I/O error, records that do not fit the stored session): nothing of the
         batch is then stored, and the bytes that depend on it must not be written. Raises
-        ``TypeError`` for anything that is not a session record.
+        ``TypeError`` for anything that is not a session record. ``records`` are the records
+        of one event-loop turn, in the order the session made them (``Session.take_records``);
+        an empty batch does nothing.
         """
         if not records:
             return

@@ -15,3 +15,4 @@ from .topics import Topic, TopicLike, Wildcard, WildcardLike
 __all__ = ("MAX_TOPIC_LENGTH", "Topic", "TopicLike", "Wildcard", "WildcardLike")
 
 MAX_TOPIC_LENGTH: Final = MAX_TOPIC_BYTES
+"""The longest topic name or filter: 65535, in bytes of UTF-8 (aiomqtt counted characters)."""

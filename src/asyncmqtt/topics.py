@@ -7,8 +7,8 @@ class compare by ``value``, and nothing else is equal to them, so ``Topic("a") !
 ``Topic("a") != Wildcard("a")``. Both are hashable.
 
 Unlike aiomqtt, validation and matching follow the specification to the letter (the functions
-in ``protocol.topics``): lengths are counted in UTF-8 bytes, the null character is refused,
-``$SYS/...`` topics are not matched by filters starting with a wildcard, and shared
+in ``asyncmqtt.protocol.topics``): lengths are counted in UTF-8 bytes, the null character is
+refused, ``$SYS/...`` topics are not matched by filters starting with a wildcard, and shared
 subscriptions ``$share/{group}/{filter}`` are checked and match by their inner filter.
 
 Errors are aiomqtt's types with aiomqtt's openings, followed by the rule that was broken:
@@ -33,10 +33,14 @@ class Wildcard:
     """A topic filter: what a client subscribes to, optionally with ``+`` and ``#`` wildcards.
 
     Raises ``TypeError`` if ``value`` is not a ``str`` and ``ValueError`` if it is not a valid
-    topic filter, with a message naming the value and the rule it breaks.
+    topic filter, with a message naming the value and the rule it breaks. ``+`` stands for
+    exactly one level and ``#``, only as the whole last level, for that level and every level
+    below it (``a/#`` matches ``a`` and ``a/b/c``); ``$share/{group}/{filter}`` is a shared
+    subscription.
     """
 
     value: str
+    """The filter's text (``str()`` gives it too); for a ``Topic``, the topic name."""
 
     def __str__(self) -> str:
         return self.value
@@ -59,7 +63,9 @@ class Topic(Wildcard):
     def matches(self, wildcard: WildcardLike) -> bool:
         """Whether a subscription to ``wildcard`` receives messages published to this topic.
 
-        A ``str`` is validated as a topic filter first, as ``Wildcard(wildcard)`` would be.
+        ``wildcard`` is a topic filter: a ``Wildcard`` (or ``Topic``), or a ``str``, which is
+        validated first, as ``Wildcard(wildcard)`` would be (``TypeError`` / ``ValueError``
+        if it is not a valid filter). A ``$share/{group}/{filter}`` matches as its ``filter``.
         """
         if isinstance(wildcard, Wildcard):
             topic_filter = wildcard.value
@@ -74,16 +80,23 @@ class TopicString(str):
 
     It is the ``str`` it was there (``==``, ``split``, slicing, formatting work as before),
     and it also offers what aiomqtt 2's ``Topic`` does: ``value`` and ``matches()``.
+    The client makes them (the streams of ``filtered_messages``, ``unfiltered_messages`` and
+    ``messages()``); ``TopicString(text)`` takes the topic name, unchecked.
     """
 
     __slots__ = ()
 
     @property
     def value(self) -> str:
+        """The topic name as a plain ``str``."""
         return str.__str__(self)
 
     def matches(self, wildcard: WildcardLike) -> bool:
-        """Whether a subscription to ``wildcard`` receives messages published to this topic."""
+        """Whether a subscription to ``wildcard`` receives messages published to this topic.
+
+        As ``Topic.matches``: a ``str`` is validated as a topic filter first (``TypeError`` /
+        ``ValueError`` if it is not one).
+        """
         return Topic(self.value).matches(wildcard)
 
 
@@ -103,4 +116,7 @@ def _validate(check: Callable[[str], None], value: str, kind: str) -> None:
 
 
 TopicLike: TypeAlias = str | Topic
+"""A topic name given as a ``str`` or a ``Topic``: what ``publish`` and ``Will`` accept."""
 WildcardLike: TypeAlias = str | Wildcard
+"""A topic filter given as a ``str`` or a ``Wildcard`` (a ``Topic`` is one too): what
+``subscribe``, ``unsubscribe``, ``filtered_messages`` and ``Topic.matches`` accept."""

@@ -75,14 +75,20 @@ __all__ = (
 )
 
 TransportKind: TypeAlias = Literal["tcp", "websockets", "unix"]
+"""The transport kinds: ``"tcp"``, ``"websockets"`` or ``"unix"``."""
 SocketOption: TypeAlias = tuple[int, int, int | bytes] | tuple[int, int, None, int]
 """The arguments of one ``socket.setsockopt`` call: (level, option, value) or
-(level, option, None, length)."""
+(level, option, None, length), such as ``(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)``. The
+client sets them on its socket before it connects (through a proxy: once connected); an
+option the system refuses fails the connection at the tcp stage."""
 WebSocketHeaders: TypeAlias = dict[str, str] | Callable[[dict[str, str]], dict[str, str]]
 """Extra headers for the WebSocket upgrade request: a dict added to ours (replacing ours of the
-same name), or a callable that gets our headers as a dict and returns the headers to send."""
+same name), or a callable that gets our headers as a dict and returns the headers to send. A
+callable is called for every connection, so it can give a fresh token each time (see the
+guide WebSockets)."""
 
-DEFAULT_WEBSOCKET_PATH: Final = "/mqtt"  # as paho-mqtt
+DEFAULT_WEBSOCKET_PATH: Final = "/mqtt"
+"""The WebSocket request path when none is given (paho-mqtt's)."""
 _TRANSPORTS: Final = ("tcp", "websockets", "unix")
 _PROXY_DEFAULT_PORTS: Final = {1: 1080, 2: 1080, 3: 8080}  # PySocks' defaults
 # Libraries' own timeouts (asyncio's TLS handshake, python-socks) are set this much beyond our
@@ -105,8 +111,11 @@ class ProxyType(enum.IntEnum):
     """The kinds of proxy; the values are PySocks' ``socks.SOCKS4``, ``SOCKS5`` and ``HTTP``."""
 
     SOCKS4 = 1
+    """SOCKS version 4 (with the 4a extension when the proxy resolves the broker's name)."""
     SOCKS5 = 2
+    """SOCKS version 5."""
     HTTP = 3
+    """An HTTP proxy, through the CONNECT method."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,14 +127,25 @@ class ProxySettings:
     ``proxy_rdns``: let the proxy resolve the broker's hostname (True); False or None resolve
     it here, as PySocks does. ``proxy_username``/``proxy_password`` authenticate with the proxy
     (SOCKS4 has a user id and no password). Needs the ``proxy`` extra (python-socks).
+
+    Every field is keyword only. Checked when made: ``TypeError`` / ``ValueError`` for a value
+    of the wrong type or out of range, a ``proxy_password`` without a ``proxy_username``, or a
+    password for SOCKS4. Give it as ``Client(proxy=...)``; see the guide Proxies.
     """
 
     proxy_type: ProxyType
+    """The kind of proxy (required): a ``ProxyType``, or PySocks' integer 1, 2 or 3."""
     proxy_addr: str
+    """The proxy's host name or IP address (required)."""
     proxy_port: int | None = None
+    """The proxy's port; None (the default): 1080 for SOCKS, 8080 for HTTP (see ``port``)."""
     proxy_rdns: bool | None = True
+    """True (the default): the proxy resolves the broker's host name (needed when only the
+    proxy can); False or None: it is resolved here and the proxy gets an address."""
     proxy_username: str | None = None
+    """The user name for the proxy (for SOCKS4, the user id), or None (the default)."""
     proxy_password: str | None = field(default=None, repr=False)
+    """The password for the proxy, or None (the default); kept out of ``repr``."""
 
     def __post_init__(self) -> None:
         kind = self.proxy_type
@@ -156,6 +176,7 @@ class ProxySettings:
         return self.proxy_port or _PROXY_DEFAULT_PORTS[self.proxy_type]
 
     def describe(self) -> str:
+        """The proxy as error messages name it, such as ``"SOCKS5 proxy proxy.example:1080"``."""
         return f"{self.proxy_type.name} proxy {_host_port(self.proxy_addr, self.port)}"
 
 
@@ -181,15 +202,31 @@ class TLSParameters:
     best version both sides support; ``ssl.PROTOCOL_TLSv1_2`` (or another such constant) for
     exactly that version; an ``ssl.TLSVersion`` for that version or newer.
     ``ciphers``: an OpenSSL cipher string.
+
+    Every field defaults to None. Checked when made: ``TypeError`` / ``ValueError`` for a value
+    of the wrong type or not valid (``cert_reqs=7``, a ``keyfile`` without a ``certfile``, a
+    ``tls_version`` that is not a client TLS version). The files are read only when a context
+    is made (``context()``). Give it as ``Client(tls_params=...)``; see the guide TLS.
     """
 
     ca_certs: str | os.PathLike[str] | None = None
+    """A PEM file of the certificate authorities to trust; None: the system's default CAs."""
     certfile: str | os.PathLike[str] | None = None
+    """A PEM file with our certificate (and its chain), for mutual TLS; None: none."""
     keyfile: str | os.PathLike[str] | None = None
+    """The private key of ``certfile``, when it is not in that file; needs ``certfile``."""
     cert_reqs: ssl.VerifyMode | None = None
+    """``ssl.CERT_REQUIRED`` (what None means), ``ssl.CERT_OPTIONAL``, or ``ssl.CERT_NONE``
+    (no verification of the broker's certificate, and no hostname check)."""
     tls_version: int | None = None
+    """None or ``ssl.PROTOCOL_TLS``: the best version both sides support;
+    ``ssl.PROTOCOL_TLSv1_2`` (or another such constant): exactly that version; an
+    ``ssl.TLSVersion``: that version or newer."""
     ciphers: str | None = None
+    """An OpenSSL cipher string (TLS 1.2 and older); None: OpenSSL's default."""
     keyfile_password: str | None = field(default=None, repr=False)
+    """The password of an encrypted ``keyfile`` (or ``certfile``); None: none. Kept out of
+    ``repr``."""
 
     def __post_init__(self) -> None:
         for name in ("ca_certs", "certfile", "keyfile"):
@@ -214,7 +251,8 @@ class TLSParameters:
         """A new client ``ssl.SSLContext`` as these parameters describe.
 
         It reads the certificate files, so call it off the event loop (``open_connection``
-        runs it in the loop's executor).
+        runs it in the loop's executor). Raises what ``ssl`` raises for files it cannot read
+        or use (``OSError``, ``ssl.SSLError``).
         """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         minimum, maximum = _tls_version_range(self.tls_version)
@@ -262,7 +300,10 @@ class TransportSettings:
     TLS is used when ``tls_context`` or ``tls_params`` is given; ``tls_insecure=True`` skips
     the hostname check only (with a ``tls_context``, it sets the context's ``check_hostname``
     to False, as paho-mqtt does). ``timeout`` (seconds, None for none) bounds the whole
-    connect; see the module docstring.
+    connect; see the module docstring. The fields are ``Client``'s parameters of the same
+    names (see the guide Connecting to the broker); each is checked when the settings are
+    made (``TypeError`` / ``ValueError``), and a transport or proxy whose extra is not
+    installed raises ``ImportError`` naming it.
     """
 
     hostname: str
@@ -353,6 +394,7 @@ class TransportSettings:
 
     @property
     def uses_tls(self) -> bool:
+        """Whether the connection uses TLS (``tls_context`` or ``tls_params`` given)."""
         return self.tls_context is not None or self.tls_params is not None
 
     @property

@@ -94,14 +94,27 @@ class Will:
 
     ``payload`` follows the same rules as ``publish``; ``properties`` are MQTT 5 will
     properties (``will_delay_interval``, ``message_expiry_interval``, ``content_type``, ...).
-    Everything is checked here, so a bad will fails where it is made.
+    Everything is checked here, so a bad will fails where it is made: ``TypeError`` for a
+    value of the wrong type, ``ValueError`` for an invalid topic name, a QoS other than 0, 1
+    or 2, or a property that is not a will property. Give it as ``Client(will=...)``; the
+    broker also publishes it when we disconnect with reason code 0x04 (Disconnect with Will
+    Message).
     """
 
     topic: TopicLike
+    """The topic name to publish to (a ``str`` or ``Topic``; no wildcards)."""
     payload: PayloadType = None
+    """The payload: ``str`` (sent as UTF-8), ``bytes`` / ``bytearray``, ``int`` / ``float``
+    (sent as their text), or None (the default) for an empty payload."""
     qos: int = 0
+    """The QoS the broker publishes it with: 0 (the default), 1 or 2."""
     retain: bool = False
+    """Whether the broker retains it for future subscribers (default False)."""
     properties: Properties | None = None
+    """MQTT 5 will properties, or None (the default) for none: ``will_delay_interval``
+    (seconds the broker waits before publishing it), ``message_expiry_interval`` (seconds),
+    ``payload_format_indicator``, ``content_type``, ``response_topic``, ``correlation_data``,
+    ``user_properties``."""
     _message: WillMessage = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -117,7 +130,7 @@ class Will:
         object.__setattr__(self, "_message", message)
 
     def to_message(self) -> WillMessage:
-        """The will as the protocol core takes it."""
+        """The will as the protocol core takes it (a ``WillMessage``, payload encoded)."""
         return self._message
 
 
@@ -129,12 +142,26 @@ class SubscribeOptions:
     as the publisher set it (instead of clearing it on live messages). ``retain_handling``: when
     the broker sends retained messages (``RetainHandling``: on every subscribe, only for a new
     subscription, or never). They take the place of paho-mqtt's ``SubscribeOptions``.
+
+    Checked when made: ``TypeError`` for a value of the wrong type, ``ValueError`` for a QoS
+    or a ``retain_handling`` out of range. With MQTT 3.1.x only the QoS can be sent, so
+    subscribing with any other option set raises ``ValueError`` there. See the guide
+    Subscribing.
     """
 
     qos: int = 0
+    """The highest QoS we want the messages with: 0 (the default), 1 or 2. The broker may
+    grant less (its SUBACK code says which)."""
     no_local: bool = False
+    """MQTT 5: do not send us the messages we publish ourselves (default False). Not allowed
+    on a shared subscription."""
     retain_as_published: bool = False
+    """MQTT 5: keep the RETAIN flag as the publisher set it on the messages forwarded live,
+    instead of clearing it (retained messages sent when subscribing have it set either way).
+    Default False."""
     retain_handling: RetainHandling = RetainHandling.SEND_ON_SUBSCRIBE
+    """MQTT 5: when the broker sends the retained messages that match (default
+    ``SEND_ON_SUBSCRIBE``, on every subscribe; a plain int 0, 1 or 2 is converted)."""
 
     def __post_init__(self) -> None:
         check_qos(self.qos)
@@ -171,12 +198,19 @@ class SubscribeOptions:
 
 
 def subscription_for(topic_filter: WildcardLike, options: SubscribeOptions) -> Subscription:
+    """The core's ``Subscription`` of ``topic_filter`` with ``options`` (not validated)."""
     return options._subscription(filter_text(topic_filter))
 
 
 def subscriptions_from(
     topic: object, qos: object, options: SubscribeOptions | None
 ) -> list[Subscription]:
+    """The validated subscriptions of ``subscribe(topic, qos, options=...)``'s arguments.
+
+    ``topic`` is a filter, a (filter, qos or ``SubscribeOptions``) pair, or a list of those;
+    ``qos`` / ``options`` apply to filters without their own. Raises ``TypeError`` /
+    ``ValueError`` for anything else, naming it.
+    """
     if options is not None:
         if not isinstance(options, SubscribeOptions):
             raise TypeError(f"options must be a SubscribeOptions, got {options!r}")
@@ -226,6 +260,7 @@ def subscriptions_from(
 
 
 def unsubscribe_filters(topic: object) -> list[str]:
+    """The validated filters of ``unsubscribe(topic)``: a filter or a list of them."""
     items = topic if isinstance(topic, list | tuple) else [topic]
     if not items:
         raise ValueError("unsubscribe() needs at least one topic filter, got an empty list")

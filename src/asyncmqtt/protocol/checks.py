@@ -34,12 +34,14 @@ def check_qos(qos: object, name: str = "qos") -> int:
 
 
 def check_bool(value: object, name: str) -> bool:
+    """``value`` if it is a bool; TypeError naming ``name`` otherwise."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {show(value)}")
     return value
 
 
 def check_str(name: str, value: object) -> str:
+    """``value`` if it is a str; TypeError naming ``name`` otherwise."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {show(value)}")
     return value

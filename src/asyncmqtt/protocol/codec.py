@@ -704,9 +704,13 @@ def _topic_field(topic: object) -> bytes:
 def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     """Encode any of the 15 packet types for the given protocol version.
 
-    For ``Connect`` the packet's own ``protocol_version`` decides and ``version`` is ignored.
-    Raises ``TypeError`` or ``ValueError``, naming the field, the value and the rule, for a
-    packet that cannot be written as well formed bytes in that version.
+    ``packet`` is an instance of one of the classes of ``asyncmqtt.protocol.packets``;
+    ``version`` the ``ProtocolVersion`` of the connection. Returns the whole packet, fixed
+    header included. For ``Connect`` the packet's own ``protocol_version`` decides and
+    ``version`` is ignored. Raises ``TypeError`` or ``ValueError``, naming the field, the value
+    and the rule, for a packet that cannot be written as well formed bytes in that version
+    (a reason code or a property MQTT 3.1.x cannot carry included), and ``TypeError`` for
+    something that is not a packet.
     """
     if packet.__class__ is Publish:
         # The hot path: a PUBLISH with a non-empty str topic, a bytes payload and no properties,
@@ -1264,7 +1268,12 @@ class Decoder:
     requires CONNECT first and takes ``version`` from it. A client-side decoder must be given
     ``version`` (the one its CONNECT used): a server's packets do not say which they are in.
     ``version`` stays a public attribute. ``max_packet_size`` is the largest packet accepted
-    (the Maximum Packet Size we announced), fixed header included.
+    (the Maximum Packet Size we announced), in bytes, fixed header included: 2 to
+    ``MAX_PACKET_SIZE``, the default. All three are keyword only.
+
+    Raises ``ValueError`` for a client-side decoder without ``version``, a version MQTT does
+    not define or a ``max_packet_size`` out of range, and ``TypeError`` for arguments of the
+    wrong type.
     """
 
     __slots__ = (
@@ -1288,6 +1297,7 @@ class Decoder:
         max_packet_size: int = MAX_PACKET_SIZE,
     ) -> None:
         self.server_side = _check_bool(server_side, "server_side")
+        """Whether it decodes what a client sends (True) or what a server sends (False)."""
         if version is not None:
             version = _check_version(version)
         elif not server_side:
@@ -1296,6 +1306,8 @@ class Decoder:
                 "only a server-side decoder can learn it from CONNECT"
             )
         self.version: ProtocolVersion | None = version
+        """The protocol version it decodes; for a server-side decoder made without one, None
+        until CONNECT said which."""
         self._max_packet_size = _check_int(max_packet_size, "max_packet_size", 2, MAX_PACKET_SIZE)
         self._receives = _SERVER_RECEIVES if server_side else _CLIENT_RECEIVES
         self._connect_seen = False
@@ -1306,7 +1318,14 @@ class Decoder:
         self._error: ProtocolError | None = None
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer incoming bytes. Never raises for their content; ``next_packet`` does."""
+        """Buffer incoming bytes. Never raises for their content; ``next_packet`` does.
+
+        ``data``: the bytes as they came from the network, any amount (a part of a packet,
+        several packets); a ``bytearray`` or ``memoryview`` is copied, so the caller may reuse
+        its buffer. Raises ``TypeError`` for anything else. A failed decoder ignores them.
+        Call ``next_packet`` until it returns None after each ``feed``: input not yet read is
+        kept.
+        """
         if data.__class__ is not bytes:
             if not isinstance(data, bytes | bytearray | memoryview):
                 raise TypeError(f"feed() takes bytes, bytearray or memoryview, got {_show(data)}")

@@ -3,7 +3,8 @@
 MQTT 5 reuses a reason code value with a different meaning in different packets (0x00 is
 "Success" in PUBACK, "Normal disconnection" in DISCONNECT and "Granted QoS 0" in SUBACK), so
 each packet gets its own enum, holding exactly the codes the specification allows in it. The
-decoder uses them to reject codes that do not belong to a packet.
+decoder uses them to reject codes that do not belong to a packet. In every MQTT 5 reason code
+enum, a value below 0x80 means success and 0x80 or above means failure.
 """
 
 from __future__ import annotations
@@ -49,29 +50,47 @@ class PacketType(IntEnum):
 
 
 class ProtocolVersion(IntEnum):
-    """The protocol level byte of CONNECT."""
+    """The MQTT version, by its protocol level byte in CONNECT."""
 
     V31 = 3
+    """MQTT 3.1."""
     V311 = 4
+    """MQTT 3.1.1."""
     V5 = 5
+    """MQTT 5.0."""
 
 
 class QoS(IntEnum):
+    """The quality of service of a message (every MQTT version): how often it may arrive.
+
+    A plain int works wherever a ``QoS`` is asked for (``qos=1``); messages carry their QoS as
+    an int.
+    """
+
     AT_MOST_ONCE = 0
+    """QoS 0: sent once, never acknowledged; lost if the connection drops on the way."""
     AT_LEAST_ONCE = 1
+    """QoS 1: acknowledged by PUBACK, sent again until it is; may arrive twice."""
     EXACTLY_ONCE = 2
+    """QoS 2: a four-packet exchange (PUBLISH, PUBREC, PUBREL, PUBCOMP); arrives once."""
 
 
 class RetainHandling(IntEnum):
     """Subscription option (MQTT 5): when the broker sends retained messages."""
 
     SEND_ON_SUBSCRIBE = 0
+    """On every SUBSCRIBE, even one that replaces an existing subscription (the default)."""
     SEND_IF_NEW_SUBSCRIPTION = 1
+    """Only when the subscription did not exist before."""
     DO_NOT_SEND = 2
+    """Never."""
 
 
 class ConnectReturnCode(IntEnum):
-    """CONNACK return codes of MQTT 3.1 and 3.1.1."""
+    """CONNACK return codes of MQTT 3.1 and 3.1.1: 0 accepts the connection, 1 to 5 refuse it.
+
+    MQTT 5 replaces them with ``ConnAckReasonCode``.
+    """
 
     ACCEPTED = 0
     UNACCEPTABLE_PROTOCOL_VERSION = 1
@@ -82,6 +101,12 @@ class ConnectReturnCode(IntEnum):
 
 
 class ConnAckReasonCode(IntEnum):
+    """CONNACK reason codes (MQTT 5.0): whether the broker accepted the connection.
+
+    0x00 accepts it; 0x80 and above refuse it, and the broker closes the connection. MQTT
+    3.1.x has ``ConnectReturnCode`` instead.
+    """
+
     SUCCESS = 0x00
     UNSPECIFIED_ERROR = 0x80
     MALFORMED_PACKET = 0x81
@@ -107,6 +132,12 @@ class ConnAckReasonCode(IntEnum):
 
 
 class PubAckReasonCode(IntEnum):
+    """PUBACK reason codes (MQTT 5.0): the broker's answer to a QoS 1 publish.
+
+    Below 0x80 the broker accepted the message (0x10: accepted, but no subscriber matched);
+    0x80 and above it refused it. MQTT 3.1.x PUBACK carries no code (success).
+    """
+
     SUCCESS = 0x00
     NO_MATCHING_SUBSCRIBERS = 0x10
     UNSPECIFIED_ERROR = 0x80
@@ -119,7 +150,12 @@ class PubAckReasonCode(IntEnum):
 
 
 class PubRecReasonCode(IntEnum):
-    """PUBREC allows exactly the codes PUBACK allows."""
+    """PUBREC reason codes (MQTT 5.0): the broker's answer to a QoS 2 publish.
+
+    PUBREC allows exactly the codes PUBACK allows. Below 0x80 the broker accepted the message
+    and the exchange goes on with PUBREL; 0x80 and above it refused it, which ends the
+    exchange. MQTT 3.1.x PUBREC carries no code (success).
+    """
 
     SUCCESS = 0x00
     NO_MATCHING_SUBSCRIBERS = 0x10
@@ -133,17 +169,33 @@ class PubRecReasonCode(IntEnum):
 
 
 class PubRelReasonCode(IntEnum):
+    """PUBREL reason codes (MQTT 5.0), the third packet of a QoS 2 exchange.
+
+    0x92 (0x80 and above: failure) answers a PUBREC for a packet identifier the sender does
+    not know. MQTT 3.1.x PUBREL carries no code.
+    """
+
     SUCCESS = 0x00
     PACKET_IDENTIFIER_NOT_FOUND = 0x92
 
 
 class PubCompReasonCode(IntEnum):
+    """PUBCOMP reason codes (MQTT 5.0), the last packet of a QoS 2 exchange.
+
+    0x92 (0x80 and above: failure) answers a PUBREL for a packet identifier the receiver
+    does not know. MQTT 3.1.x PUBCOMP carries no code.
+    """
+
     SUCCESS = 0x00
     PACKET_IDENTIFIER_NOT_FOUND = 0x92
 
 
 class SubAckReasonCode(IntEnum):
-    """SUBACK codes. MQTT 3.1.1 uses only the three grants and 0x80."""
+    """SUBACK reason codes, one per topic filter of the SUBSCRIBE.
+
+    0x00 to 0x02 grant the subscription at that QoS (which may be lower than the one asked
+    for); 0x80 and above refuse it. MQTT 3.1.1 uses only the three grants and 0x80.
+    """
 
     GRANTED_QOS_0 = 0x00
     GRANTED_QOS_1 = 0x01
@@ -160,6 +212,12 @@ class SubAckReasonCode(IntEnum):
 
 
 class UnsubAckReasonCode(IntEnum):
+    """UNSUBACK reason codes (MQTT 5.0), one per topic filter of the UNSUBSCRIBE.
+
+    Below 0x80 the filter is no longer subscribed (0x11: it was not); 0x80 and above the
+    broker refused to remove it. MQTT 3.1.x UNSUBACK carries no codes.
+    """
+
     SUCCESS = 0x00
     NO_SUBSCRIPTION_EXISTED = 0x11
     UNSPECIFIED_ERROR = 0x80
@@ -170,6 +228,13 @@ class UnsubAckReasonCode(IntEnum):
 
 
 class DisconnectReasonCode(IntEnum):
+    """DISCONNECT reason codes (MQTT 5.0), sent by the client or by the broker.
+
+    0x00 is a normal disconnection (the broker discards the will); 0x04 asks the broker to
+    publish the will all the same; 0x80 and above say what went wrong. MQTT 3.1.x DISCONNECT
+    carries no code, and only the client sends it.
+    """
+
     NORMAL_DISCONNECTION = 0x00
     DISCONNECT_WITH_WILL_MESSAGE = 0x04
     UNSPECIFIED_ERROR = 0x80
@@ -202,6 +267,13 @@ class DisconnectReasonCode(IntEnum):
 
 
 class AuthReasonCode(IntEnum):
+    """AUTH reason codes (MQTT 5.0 enhanced authentication; MQTT 3.1.x has no AUTH).
+
+    0x18 carries the next step of an exchange, 0x19 starts a re-authentication (client only),
+    0x00 ends one with success. AUTH has no failure codes: a failed authentication ends with
+    a CONNACK or DISCONNECT whose code is 0x80 or above.
+    """
+
     SUCCESS = 0x00
     CONTINUE_AUTHENTICATION = 0x18
     RE_AUTHENTICATE = 0x19

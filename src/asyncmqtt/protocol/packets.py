@@ -40,7 +40,11 @@ __all__ = (
 
 
 class WillMessage(NamedTuple):
-    """The will carried in CONNECT: published by the broker if we vanish."""
+    """The will carried in CONNECT: published by the broker if we vanish.
+
+    ``topic`` (a topic name), ``payload`` (bytes), ``qos`` (0 to 2), ``retain``, and
+    ``properties``: the will properties (MQTT 5), such as ``will_delay_interval``.
+    """
 
     topic: str
     payload: bytes = b""
@@ -50,6 +54,10 @@ class WillMessage(NamedTuple):
 
 
 class Connect(NamedTuple):
+    """CONNECT, the client's first packet: ``client_id``, ``clean_start`` (Clean Session in
+    MQTT 3.1.x), ``keep_alive`` (seconds, 0 for none), ``username``, ``password`` (bytes),
+    ``will``, the ``protocol_version`` it speaks and its ``properties`` (MQTT 5)."""
+
     client_id: str = ""
     clean_start: bool = True  # "clean session" in MQTT 3.1.x
     keep_alive: int = 60
@@ -61,6 +69,10 @@ class Connect(NamedTuple):
 
 
 class ConnAck(NamedTuple):
+    """CONNACK, the broker's answer to CONNECT: ``session_present`` (it resumed a session),
+    ``reason_code`` (a ``ConnAckReasonCode``, or a ``ConnectReturnCode`` in MQTT 3.1.x; 0
+    accepts) and ``properties`` (the broker's limits and settings, MQTT 5)."""
+
     session_present: bool = False
     reason_code: int = 0  # ConnAckReasonCode (5.0) or ConnectReturnCode (3.1.x)
     properties: Properties = NO_PROPERTIES
@@ -83,31 +95,47 @@ class Publish(NamedTuple):
 
 
 class PubAck(NamedTuple):
+    """PUBACK, the acknowledgement of a QoS 1 PUBLISH: ``packet_id``, ``reason_code`` (a
+    ``PubAckReasonCode``; always 0 in MQTT 3.1.x) and ``properties``."""
+
     packet_id: int
     reason_code: int = 0  # PubAckReasonCode
     properties: Properties = NO_PROPERTIES
 
 
 class PubRec(NamedTuple):
+    """PUBREC, the first answer to a QoS 2 PUBLISH: ``packet_id``, ``reason_code`` (a
+    ``PubRecReasonCode``; 0x80 and above end the exchange) and ``properties``."""
+
     packet_id: int
     reason_code: int = 0  # PubRecReasonCode
     properties: Properties = NO_PROPERTIES
 
 
 class PubRel(NamedTuple):
+    """PUBREL, the QoS 2 sender's answer to PUBREC: ``packet_id``, ``reason_code`` (a
+    ``PubRelReasonCode``) and ``properties``."""
+
     packet_id: int
     reason_code: int = 0  # PubRelReasonCode
     properties: Properties = NO_PROPERTIES
 
 
 class PubComp(NamedTuple):
+    """PUBCOMP, the end of a QoS 2 exchange: ``packet_id``, ``reason_code`` (a
+    ``PubCompReasonCode``) and ``properties``."""
+
     packet_id: int
     reason_code: int = 0  # PubCompReasonCode
     properties: Properties = NO_PROPERTIES
 
 
 class Subscription(NamedTuple):
-    """One topic filter of a SUBSCRIBE with its options (the options other than QoS are 5.0)."""
+    """One topic filter of a SUBSCRIBE with its options (the options other than QoS are 5.0).
+
+    ``topic_filter``, ``qos`` (the highest QoS wanted), ``no_local`` (not our own messages),
+    ``retain_as_published`` (keep the publisher's RETAIN flag) and ``retain_handling``.
+    """
 
     topic_filter: str
     qos: int = 0
@@ -117,43 +145,61 @@ class Subscription(NamedTuple):
 
 
 class Subscribe(NamedTuple):
+    """SUBSCRIBE: ``packet_id``, ``subscriptions`` (at least one ``Subscription``) and
+    ``properties`` (MQTT 5: at most one subscription identifier, user properties)."""
+
     packet_id: int
     subscriptions: tuple[Subscription, ...]
     properties: Properties = NO_PROPERTIES
 
 
 class SubAck(NamedTuple):
+    """SUBACK, the answer to SUBSCRIBE: ``packet_id``, ``reason_codes`` (one
+    ``SubAckReasonCode`` per filter, in order) and ``properties``."""
+
     packet_id: int
     reason_codes: tuple[int, ...]  # SubAckReasonCode, one per filter
     properties: Properties = NO_PROPERTIES
 
 
 class Unsubscribe(NamedTuple):
+    """UNSUBSCRIBE: ``packet_id``, ``topic_filters`` (at least one) and ``properties``."""
+
     packet_id: int
     topic_filters: tuple[str, ...]
     properties: Properties = NO_PROPERTIES
 
 
 class UnsubAck(NamedTuple):
+    """UNSUBACK, the answer to UNSUBSCRIBE: ``packet_id``, ``reason_codes`` (one
+    ``UnsubAckReasonCode`` per filter in MQTT 5; empty in 3.1.x) and ``properties``."""
+
     packet_id: int
     reason_codes: tuple[int, ...] = ()  # UnsubAckReasonCode per filter; empty in 3.1.x
     properties: Properties = NO_PROPERTIES
 
 
 class PingReq(NamedTuple):
-    pass
+    """PINGREQ, the client's keepalive probe (no fields)."""
 
 
 class PingResp(NamedTuple):
-    pass
+    """PINGRESP, the broker's answer to PINGREQ (no fields)."""
 
 
 class Disconnect(NamedTuple):
+    """DISCONNECT: ``reason_code`` (a ``DisconnectReasonCode``; MQTT 3.1.x carries none) and
+    ``properties`` (MQTT 5: ``session_expiry_interval``, ``reason_string``, ...)."""
+
     reason_code: int = 0  # DisconnectReasonCode
     properties: Properties = NO_PROPERTIES
 
 
 class Auth(NamedTuple):
+    """AUTH, a step of MQTT 5 enhanced authentication: ``reason_code`` (an
+    ``AuthReasonCode``) and ``properties`` (``authentication_method``,
+    ``authentication_data``, ...)."""
+
     reason_code: int = 0  # AuthReasonCode
     properties: Properties = NO_PROPERTIES
 
@@ -175,6 +221,7 @@ Packet = (
     | Disconnect
     | Auth
 )
+"""Any of the 15 packet classes: what ``encode`` takes and ``Decoder.next_packet`` returns."""
 
 PACKET_TYPES: dict[type[tuple[object, ...]], PacketType] = {
     Connect: PacketType.CONNECT,

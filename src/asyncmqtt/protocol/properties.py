@@ -30,6 +30,13 @@ __all__ = (
 
 
 class PropertyId(IntEnum):
+    """The identifier of each MQTT 5 property, the byte that precedes its value on the wire.
+
+    The members are named as in the specification; ``Properties`` has the attribute of each
+    in lower case (``subscription_identifiers`` and ``user_properties`` in the plural: they
+    repeat).
+    """
+
     PAYLOAD_FORMAT_INDICATOR = 0x01
     MESSAGE_EXPIRY_INTERVAL = 0x02
     CONTENT_TYPE = 0x03
@@ -72,18 +79,30 @@ class PropertyType(IntEnum):
     UTF8_PAIR = 8
 
 
-# Pseudo packet type for the will properties carried in CONNECT's payload.
 WILL: Final = 0
+"""A pseudo packet type, 0 (no packet has it), for the will properties carried in CONNECT's
+payload: where a ``PacketType`` says which packet properties belong to, ``WILL`` says "the
+will" (``check_properties(properties, WILL, ...)``)."""
 
 
 class PropertySpec(NamedTuple):
+    """One row of the property table: how a property is written and where it may appear."""
+
     id: PropertyId
-    name: str  # the attribute of Properties
+    """Its identifier on the wire."""
+    name: str
+    """The attribute of ``Properties`` that holds it."""
     type: PropertyType
-    packets: frozenset[int]  # PacketType values, or WILL
+    """How its value is written."""
+    packets: frozenset[int]
+    """The packets it may appear in: ``PacketType`` values, and ``WILL`` for the will."""
     repeatable: bool = False
-    minimum: int = 0  # for integer types: the smallest value allowed on the wire
-    maximum: int | None = None  # for integer types, when narrower than the type allows
+    """Whether it may appear more than once (``Properties`` then holds a tuple)."""
+    minimum: int = 0
+    """For integer types: the smallest value allowed on the wire."""
+    maximum: int | None = None
+    """For integer types: the largest value allowed, when narrower than the type allows
+    (None: the type's own limit)."""
 
 
 _P = PacketType
@@ -286,9 +305,12 @@ PROPERTY_SPECS: Final[dict[int, PropertySpec]] = {
     )
 }
 
+"""Every MQTT 5 property's ``PropertySpec``, by identifier: the table the codec works from."""
+
 PROPERTY_SPECS_BY_NAME: Final[dict[str, PropertySpec]] = {
     spec.name: spec for spec in PROPERTY_SPECS.values()
 }
+"""The same ``PropertySpec`` rows, by their ``Properties`` attribute name."""
 
 _INT_MAXIMUM = {
     PropertyType.BOOL: 1,
@@ -306,35 +328,89 @@ class Properties:
     Booleans on the wire (``retain_available``, ``request_problem_information``, ...) are
     ``bool``; ``payload_format_indicator`` and ``maximum_qos`` are the integers 0 or 1.
     ``user_properties`` is a tuple of (name, value) pairs in order, names may repeat.
+
+    All arguments are keyword only; None (or ``()`` for the two tuples) means absent, and is
+    the default. A value of the wrong type raises ``TypeError`` and one out of its range
+    ``ValueError``, naming the property. Which packets each property belongs in is checked
+    where the properties are used (a ``publish()``, a ``Will``, ...): one given where it does
+    not belong raises ``ValueError`` there. Intervals are in seconds, sizes in bytes. MQTT 3.1.x
+    has no properties: they need MQTT 5.0. A ``Properties`` is false when it holds none.
     """
 
     payload_format_indicator: int | None = None
+    """0: the payload is unspecified bytes; 1: it is UTF-8 text. PUBLISH and will."""
     message_expiry_interval: int | None = None
+    """Seconds the broker keeps the message for subscribers it has not yet delivered it to,
+    then drops it; a delivered message carries what remained of it. PUBLISH and will."""
     content_type: str | None = None
+    """The kind of payload, as the application names it (a MIME type such as
+    ``"application/json"``). PUBLISH and will."""
     response_topic: str | None = None
+    """Where a receiver should publish its answer (request / response). PUBLISH and will."""
     correlation_data: bytes | None = None
+    """Bytes that let the requester tie an answer to its request; the responder sends them
+    back. PUBLISH and will."""
     subscription_identifiers: tuple[int, ...] = ()
+    """In SUBSCRIBE, one identifier (1 to 268435455) for its subscriptions; in a PUBLISH
+    from the broker, the identifiers of every subscription of ours it matched. A client never
+    sends it in PUBLISH. SUBSCRIBE and PUBLISH."""
     session_expiry_interval: int | None = None
+    """Seconds the broker keeps the session after the network connection ends (absent or 0:
+    it ends with the connection; 0xFFFFFFFF: never). CONNECT, CONNACK (the broker's own value)
+    and DISCONNECT (a new value, only if CONNECT gave one)."""
     assigned_client_identifier: str | None = None
+    """The client identifier the broker assigned to a client that connected with an empty one.
+    CONNACK."""
     server_keep_alive: int | None = None
+    """The keepalive, in seconds, the broker imposes instead of the client's. CONNACK."""
     authentication_method: str | None = None
+    """The name of the enhanced authentication method. CONNECT, CONNACK and AUTH."""
     authentication_data: bytes | None = None
+    """The data of a step of enhanced authentication (its content is the method's).
+    CONNECT, CONNACK and AUTH."""
     request_problem_information: bool | None = None
+    """False asks the broker not to send reason strings and user properties except in
+    CONNACK and DISCONNECT (absent: True). CONNECT."""
     will_delay_interval: int | None = None
+    """Seconds the broker waits after the connection was lost before it publishes the will
+    (not at all if the client reconnects in time). Will only."""
     request_response_information: bool | None = None
+    """True asks the broker for ``response_information`` in CONNACK. CONNECT."""
     response_information: str | None = None
+    """The basis the broker gives for response topics, when asked. CONNACK."""
     server_reference: str | None = None
+    """Another broker for the client to use (temporarily or for good, as the reason code
+    says). CONNACK and DISCONNECT."""
     reason_string: str | None = None
+    """A human-readable text about the reason code, for diagnostics. CONNACK, PUBACK, PUBREC,
+    PUBREL, PUBCOMP, SUBACK, UNSUBACK, DISCONNECT and AUTH."""
     receive_maximum: int | None = None
+    """How many unacknowledged QoS 1/2 publishes the sender of the packet accepts at once
+    (1 to 65535; absent: 65535). CONNECT and CONNACK; the client sets its own as
+    ``ClientConfig.receive_maximum``, not here."""
     topic_alias_maximum: int | None = None
+    """How many topic aliases the sender of the packet accepts (absent: 0, none). CONNECT
+    and CONNACK; the client sets its own as ``ClientConfig.topic_alias_maximum``."""
     topic_alias: int | None = None
+    """A number (1 to the receiver's Topic Alias Maximum) that stands for the topic name, so
+    that later publishes can leave the topic empty. PUBLISH."""
     maximum_qos: int | None = None
+    """The highest QoS the broker supports, 0 or 1 (absent: 2). CONNACK."""
     retain_available: bool | None = None
+    """Whether the broker supports retained messages (absent: True). CONNACK."""
     user_properties: tuple[tuple[str, str], ...] = ()
+    """(name, value) pairs of the application's own, in order; a name may repeat. Every
+    packet that has properties, and the will."""
     maximum_packet_size: int | None = None
+    """The largest packet, in bytes, the sender of the packet accepts (absent: no limit but
+    the protocol's). CONNECT and CONNACK; the client sets its own as
+    ``ClientConfig.maximum_packet_size``."""
     wildcard_subscription_available: bool | None = None
+    """Whether the broker supports wildcard subscriptions (absent: True). CONNACK."""
     subscription_identifier_available: bool | None = None
+    """Whether the broker supports subscription identifiers (absent: True). CONNACK."""
     shared_subscription_available: bool | None = None
+    """Whether the broker supports shared subscriptions (absent: True). CONNACK."""
 
     def __post_init__(self) -> None:
         for spec in _SPECS_IN_FIELD_ORDER:

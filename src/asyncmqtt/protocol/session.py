@@ -59,16 +59,24 @@ __all__ = (
 )
 
 MAX_PACKET_ID: Final = 65535
+"""The largest packet identifier (identifiers are 1 to 65535)."""
 
 
 class Stage(Enum):
     """Where an outgoing QoS 1/2 publish is in its flow."""
 
-    PENDING = "pending"  # queued for a slot under Receive Maximum, no packet id
+    PENDING = "pending"
+    """Queued: not written yet, or to be written again after the broker lost the session,
+    waiting for a slot under the Receive Maximum or for a connection; no packet id."""
     AWAITING_PUBACK = "awaiting PUBACK"
+    """A QoS 1 publish written, awaiting the broker's PUBACK."""
     AWAITING_PUBREC = "awaiting PUBREC"
+    """A QoS 2 publish written, awaiting the broker's PUBREC."""
     AWAITING_PUBCOMP = "awaiting PUBCOMP"
+    """A QoS 2 publish whose PUBREC came (the broker accepted it): PUBREL sent, awaiting
+    PUBCOMP."""
     DONE = "done"
+    """Ended: acknowledged, refused, failed or withdrawn."""
 
 
 class PublishHandle:
@@ -76,16 +84,24 @@ class PublishHandle:
 
     ``packet_id`` is None until the publish is first written. ``number`` identifies it in the
     session's records (packet ids are reused, numbers never). The driving layer keys its own
-    bookkeeping (futures, timeouts) on the handle.
+    bookkeeping (futures, timeouts) on the handle. A QoS 0 publish queued while offline
+    (``queue_qos0_offline``) has a handle too.
+
+    The engine makes handles (``ClientConnection.publish``, ``Session.new_handle``): ``packet``
+    and ``number`` are the attributes of those names.
     """
 
     __slots__ = ("number", "packet", "packet_id", "stage")
 
     def __init__(self, packet: Publish, number: int) -> None:
-        self.packet = packet  # as the user gave it: full topic, DUP clear, no packet id
+        self.packet = packet
+        """The PUBLISH as the user gave it: full topic, DUP clear, no packet id."""
         self.number = number
+        """Its number in the session (from 1, never reused), which its records carry."""
         self.packet_id: int | None = None
+        """The packet identifier it was written with (1 to 65535); None while not written."""
         self.stage = Stage.PENDING
+        """Where it is in its flow."""
 
     @property
     def written(self) -> bool:
@@ -94,6 +110,7 @@ class PublishHandle:
 
     @property
     def done(self) -> bool:
+        """True once the flow ended (acknowledged, refused, failed or withdrawn)."""
         return self.stage is Stage.DONE
 
     def __repr__(self) -> str:
@@ -114,62 +131,80 @@ class SessionStarted(NamedTuple):
     """
 
     client_id: str
+    """The client identifier of the session (ours, or the one the broker assigned)."""
     clean: bool = True
+    """Whether the broker started a new session."""
 
 
 class PublishAccepted(NamedTuple):
     """A QoS 1/2 publish entered the session (``publish`` accepted it)."""
 
     number: int
+    """The number the session gave the publish (``PublishHandle.number``)."""
     publish: Publish
+    """The PUBLISH as the user gave it (no packet id)."""
 
 
 class PublishSent(NamedTuple):
     """The publish was written with this packet id; it awaits PUBACK or PUBREC."""
 
     number: int
+    """The publish's ``PublishHandle.number``."""
     packet_id: int
+    """The packet identifier it was written with."""
 
 
 class PublishReleased(NamedTuple):
     """PUBREC came for this QoS 2 publish: it awaits PUBCOMP (PUBREL is resent on resume)."""
 
     number: int
+    """The publish's ``PublishHandle.number``."""
 
 
 class PublishUnsent(NamedTuple):
     """The broker lost the session: the publish waits to be sent again, without its id."""
 
     number: int
+    """The publish's ``PublishHandle.number``."""
 
 
 class PublishEnded(NamedTuple):
     """The publish left the session: acknowledged, refused, failed or withdrawn."""
 
     number: int
+    """The publish's ``PublishHandle.number``."""
 
 
 class InboundQoS2Received(NamedTuple):
     """PUBREC was sent for this inbound QoS 2 message; a retransmission is not delivered."""
 
     packet_id: int
+    """The message's packet identifier."""
 
 
 class InboundQoS2Released(NamedTuple):
     """PUBREL came and PUBCOMP was sent: the id is free."""
 
     packet_id: int
+    """The message's packet identifier."""
 
 
 class SubscriptionAdded(NamedTuple):
     """The broker granted this subscription (``properties``: the SUBSCRIBE's, e.g. its id)."""
 
     subscription: Subscription
+    """The topic filter and its options, as subscribed."""
     properties: Properties
+    """The SUBSCRIBE's properties (its subscription identifier, user properties), used again
+    when the subscription is restored."""
 
 
 class SubscriptionRemoved(NamedTuple):
+    """The session no longer holds this subscription (UNSUBACK removed it, or the broker
+    refused it when it was restored)."""
+
     topic_filter: str
+    """The topic filter, as subscribed."""
 
 
 SessionRecord: TypeAlias = (
@@ -184,6 +219,8 @@ SessionRecord: TypeAlias = (
     | SubscriptionAdded
     | SubscriptionRemoved
 )
+"""Any of the records a session makes (``Session.take_records``) and ``Session.restore``
+takes: what a ``SessionStore`` stores."""
 
 
 class Session:
@@ -191,6 +228,12 @@ class Session:
 
     ``ClientConnection`` changes the containers directly (they are its hot path); everything
     else goes through the methods here, which keep the records.
+
+    ``client_id`` (keyword only; default "") is the configured client identifier;
+    ``recording`` (keyword only; default False) whether changes are recorded in ``records``
+    (on when a durable store keeps the session). A driver that keeps the session across
+    restarts makes it with ``Session.restore`` instead. The attributes are the engine's state,
+    readable by the driving layer; only the engine changes them.
     """
 
     __slots__ = (
@@ -211,23 +254,44 @@ class Session:
 
     def __init__(self, *, client_id: str = "", recording: bool = False) -> None:
         self.client_id = client_id
-        self.started = False  # True once a CONNACK accepted the session
-        self.connections = 0  # network connections begun so far (numbers them)
-        self.outgoing: dict[int, PublishHandle] = {}  # by packet id, in first-written order
-        # Publishes waiting for a Receive Maximum slot; made by the first that has to wait (an
-        # empty deque is 760 bytes, carried for nothing by the many clients that never wait).
+        """The client identifier: the configured one, then the one the session started with
+        (the broker may have assigned it)."""
+        self.started = False
+        """True once a CONNACK accepted the session."""
+        self.connections = 0
+        """Network connections begun so far; it numbers them (``ClientConnection.number``)."""
+        self.outgoing: dict[int, PublishHandle] = {}
+        """The QoS 1/2 publishes written and not yet acknowledged, by packet id, in the order
+        they were first written (the order a resumed session resends them in)."""
+        # Made by the first publish that has to wait: an empty deque is 760 bytes, carried for
+        # nothing by the many clients that never wait.
         self.pending: deque[PublishHandle] | None = None
-        self.queued_qos0 = 0  # QoS 0 publishes in ``pending`` (made while offline; not stored)
+        """The publishes waiting to be written, in order: for a slot under the broker's
+        Receive Maximum (or ``max_inflight``), or for a connection; resends of a resumed
+        session at the head. None until one has to wait."""
+        self.queued_qos0 = 0
+        """How many of ``pending`` are QoS 0 publishes, made while offline with
+        ``queue_qos0_offline`` (they are never recorded: QoS 0 is not kept across restarts)."""
         self.next_packet_id = 1
+        """The packet identifier to try first for the next packet that needs one (1 to
+        65535, wrapping around)."""
         self.inbound_qos2: set[int] = set()
-        # Inbound QoS 2 messages delivered but not yet acknowledged by the application:
-        # packet id -> [number of the connection it came on, acknowledged since]. Never
-        # recorded: after a restart the broker delivers them again, as it should.
+        """Packet ids of inbound QoS 2 messages whose PUBREC was sent and whose PUBREL has not
+        come: a retransmission of one is answered, not delivered again."""
+        # Never recorded: after a restart the broker delivers them again, as it should.
         self.inbound_unacked: dict[int, list[int | bool]] = {}
+        """Inbound QoS 2 messages delivered but not yet acknowledged by the application
+        (``manual_ack``): packet id -> [the number of the connection it came on, whether it
+        has been acknowledged since]. In memory only."""
         self.subscriptions: dict[str, SubscriptionAdded] = {}
+        """The subscriptions the broker granted, by topic filter, in the order they were
+        added."""
         self.recording = recording
+        """Whether changes are appended to ``records``."""
         self.records: list[SessionRecord] = []
-        self.next_number = 1  # numbers publishes in the records
+        """The records made since the last ``take_records``."""
+        self.next_number = 1
+        """The number the next publish gets (``PublishHandle.number``)."""
 
     # ------------------------------------------------------------------ records
 
@@ -261,7 +325,14 @@ class Session:
 
     @classmethod
     def restore(cls, records: Iterable[SessionRecord], *, recording: bool = True) -> Session:
-        """A session rebuilt from its records (all since it began, or a ``snapshot``)."""
+        """A session rebuilt from its records (all since it began, or a ``snapshot``).
+
+        ``records`` come in the order they were made (or that ``SessionStore.load`` gives);
+        ``recording`` (default True) is the new session's ``recording``: on, as a session kept
+        by a store needs. Raises ``TypeError`` for something that is not a session record, and
+        ``KeyError`` for records that do not fit together (a publish sent before it was
+        accepted).
+        """
         session = cls(recording=False)
         handles: dict[int, PublishHandle] = {}
         outgoing = session.outgoing
@@ -317,7 +388,10 @@ class Session:
     # ------------------------------------------------------------------ changes
 
     def new_handle(self, packet: Publish) -> PublishHandle:
-        """A QoS 1/2 publish enters the session (recorded)."""
+        """A QoS 1/2 publish enters the session (recorded): its handle, with the next number.
+
+        ``packet`` is the PUBLISH as given (no packet id). The caller queues the handle.
+        """
         number = self.next_number
         self.next_number = number + 1
         handle = PublishHandle(packet, number)
@@ -326,7 +400,10 @@ class Session:
         return handle
 
     def start(self, client_id: str, *, clean: bool) -> None:
-        """A CONNACK accepted the session; ``clean``: the broker kept nothing of it."""
+        """A CONNACK accepted the session, with ``client_id`` (ours, or the one the broker
+        assigned); ``clean`` (keyword only): the broker kept nothing of it, so the inbound QoS 2
+        ids are forgotten. Recorded when ``clean``, or when the session had not started or had
+        another identifier."""
         changed = not self.started or client_id != self.client_id
         self.started = True
         self.client_id = client_id
@@ -337,7 +414,8 @@ class Session:
             self.records.append(SessionStarted(client_id, clean))
 
     def end_publish(self, handle: PublishHandle) -> None:
-        """The publish leaves the session (its packet id, if any, is free again)."""
+        """The publish of ``handle`` leaves the session (its packet id, if any, is free
+        again); its stage becomes ``DONE``. Recorded for QoS 1/2."""
         if handle.packet_id is not None:
             self.outgoing.pop(handle.packet_id, None)
         handle.stage = Stage.DONE
@@ -347,17 +425,25 @@ class Session:
             self.records.append(PublishEnded(handle.number))
 
     def subscription_granted(self, subscription: Subscription, properties: Properties) -> None:
+        """The broker granted ``subscription``, asked for with the SUBSCRIBE's ``properties``:
+        the session holds it (replacing one of the same filter). Recorded."""
         held = SubscriptionAdded(subscription, properties)
         self.subscriptions[subscription.topic_filter] = held
         if self.recording:
             self.records.append(held)
 
     def subscription_removed(self, topic_filter: str) -> None:
+        """The session no longer holds the subscription to ``topic_filter`` (nothing happens
+        if it held none). Recorded."""
         if self.subscriptions.pop(topic_filter, None) is not None and self.recording:
             self.records.append(SubscriptionRemoved(topic_filter))
 
     def allocate_packet_id(self, *also_busy: Mapping[int, object]) -> int:
-        """The next packet id in use by no publish in flight nor by ``also_busy`` tables."""
+        """The next packet id in use by no publish in flight nor by ``also_busy`` tables.
+
+        ``also_busy``: further tables keyed by packet ids in use (the SUBSCRIBEs and
+        UNSUBSCRIBEs in flight). Raises ``MqttError`` when all 65535 are in use.
+        """
         outgoing = self.outgoing
         packet_id = self.next_packet_id
         if packet_id in outgoing or any(packet_id in table for table in also_busy):
@@ -379,7 +465,8 @@ class Session:
 
     @property
     def pending_count(self) -> int:
-        """Outgoing QoS 1/2 publishes waiting for a slot to be written (or resent)."""
+        """Publishes waiting in ``pending`` to be written (or resent): QoS 1/2, and QoS 0 ones
+        made while offline with ``queue_qos0_offline``."""
         return len(self.pending) if self.pending else 0
 
     def __repr__(self) -> str:

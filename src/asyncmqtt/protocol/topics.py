@@ -37,8 +37,9 @@ __all__ = (
 
 T = TypeVar("T")
 
-#: Topic names and filters are UTF-8 strings with a two-byte length prefix on the wire.
 MAX_TOPIC_BYTES = 65535
+"""The longest topic name or filter, in bytes of UTF-8: on the wire they carry a two-byte
+length prefix."""
 
 _SHARE_PREFIX = "$share/"
 _SHOWN_CHARS = 60  # how much of a long value an error message quotes
@@ -80,7 +81,13 @@ def _check_common(value: object, kind: str) -> str:
 
 
 def validate_topic_name(topic: str) -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``topic`` is a valid topic name to publish to."""
+    """Raise ``TypeError``/``ValueError`` unless ``topic`` is a valid topic name to publish to.
+
+    A valid topic name is a non-empty ``str`` of at most ``MAX_TOPIC_BYTES`` bytes of UTF-8
+    (no lone surrogates), without the null character or the wildcards ``+`` and ``#``.
+    ``TypeError`` is for a value that is not a ``str``; the message names the value and the
+    rule it breaks.
+    """
     _check_common(topic, "topic name")
     if "+" in topic or "#" in topic:
         raise ValueError(
@@ -90,7 +97,13 @@ def validate_topic_name(topic: str) -> None:
 
 
 def validate_topic_filter(topic_filter: str) -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``topic_filter`` is a valid subscription filter."""
+    """Raise ``TypeError``/``ValueError`` unless ``topic_filter`` is a valid subscription filter.
+
+    The rules of topic names apply (but for the wildcards), plus: ``+`` and ``#`` each fill a
+    whole level, ``#`` only the last; a shared subscription has the form
+    ``$share/{ShareName}/{filter}`` with a non-empty share name free of wildcards and a valid
+    inner filter. ``TypeError`` is for a value that is not a ``str``.
+    """
     _check_common(topic_filter, "topic filter")
     inner = topic_filter
     if topic_filter == "$share" or topic_filter.startswith(_SHARE_PREFIX):
@@ -156,7 +169,8 @@ def parse_shared_subscription(topic_filter: str) -> tuple[str | None, str]:
 
 
 def has_wildcard(topic_filter: str) -> bool:
-    """Whether the filter can match more than one topic name."""
+    """Whether ``topic_filter`` (a topic filter, not checked) holds ``+`` or ``#``, that is,
+    can match more than one topic name."""
     return "+" in topic_filter or "#" in topic_filter
 
 
@@ -199,6 +213,7 @@ class FilterTrie(Generic[T]):
     Each filter may hold several values, and the same value several times (a multiset of
     ``(filter, value)`` pairs). A shared filter ``$share/{group}/{filter}`` is stored under its
     inner ``filter``: it matches the same topics, and ``filters()`` lists the inner filter.
+    It starts empty; the values are of any type (``FilterTrie[T]``).
     """
 
     __slots__ = ("_count", "_root")
