@@ -21,6 +21,7 @@ from asyncmqtt import MqttConnectError, TLSParameters
 
 TIMEOUT = 10.0  # nothing here waits for it: every case fails at once
 
+
 async def _connect_error(broker: TransportBroker, port: int, **options: Any) -> MqttConnectError:
     with pytest.raises(MqttConnectError) as caught:
         async with asyncmqtt.Client(broker.host, port, timeout=TIMEOUT, **options):

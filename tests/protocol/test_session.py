@@ -299,3 +299,12 @@ def test_a_session_that_never_started_has_only_its_publishes_in_a_snapshot() -> 
     handle = conn.publish("t", b"x", qos=1, now=0.0)  # queued: not connected yet
     assert handle is not None
     assert conn.session.snapshot() == [PublishAccepted(handle.number, Publish("t", b"x", 1))]
+
+
+def test_a_publish_refused_at_the_call_leaves_no_record() -> None:
+    conn, _broker = recorded(properties=Properties(maximum_packet_size=50))
+    conn.session.take_records()
+    with pytest.raises(ValueError, match="maximum packet size of 50 bytes"):
+        conn.publish("t", b"x" * 100, qos=1, now=1.0)
+    assert conn.session.take_records() == []
+    assert conn.inflight_count == conn.pending_count == 0

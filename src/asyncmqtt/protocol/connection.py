@@ -508,11 +508,14 @@ class ClientConnection:
         number = session.next_number
         session.next_number = number + 1
         handle = PublishHandle(packet, number)
+        if not queue:
+            # (Recorded by the write, once it has encoded: a PUBLISH it refuses, above the
+            # broker's Maximum Packet Size say, must not enter the session's records.)
+            self._write_publish(handle, now, accepted=True)
+            return handle
         if session.recording:
             session.records.append(PublishAccepted(number, packet))
-        if not queue:
-            self._write_publish(handle, now)
-        elif pending is None:
+        if pending is None:
             session.pending = deque((handle,))
         else:
             pending.append(handle)
@@ -1356,7 +1359,9 @@ class ClientConnection:
         aliases[packet.topic] = alias
         return packet._replace(properties=replace_properties(properties, topic_alias=alias))
 
-    def _write_publish(self, handle: PublishHandle, now: float) -> None:
+    def _write_publish(self, handle: PublishHandle, now: float, *, accepted: bool = False) -> None:
+        """Write a publish with a new packet id; ``accepted``: it enters the session now (the
+        call made it), so its ``PublishAccepted`` record goes first."""
         packet_id = self._allocate_packet_id()
         topic, payload, qos, retain, dup, _, properties = handle.packet
         data = self._encode_publish(
@@ -1367,6 +1372,8 @@ class ClientConnection:
         self._outgoing[packet_id] = handle
         session = self.session
         if session.recording:
+            if accepted:
+                session.records.append(PublishAccepted(handle.number, handle.packet))
             session.records.append(PublishSent(handle.number, packet_id))
         self._out.append(data)
         self._last_sent = now
