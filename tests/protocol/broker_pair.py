@@ -143,6 +143,7 @@ class RawClient:
         self.version = version
         self.server = broker.new_connection(now)
         self.decoder = Decoder(version=version)
+        self.backlog: list[Packet] = []  # read, and to be returned by the next received()
 
     def send(self, *packets: Packet, now: float = 0.0) -> list[Packet]:
         """Send packets; returns what the broker wrote back to this client, decoded."""
@@ -159,7 +160,7 @@ class RawClient:
     def received(self) -> list[Packet]:
         """What the broker wrote to this client since the last read, decoded."""
         self.decoder.feed(self.server.data_to_send())
-        packets = []
+        packets, self.backlog = self.backlog, []
         while (packet := self.decoder.next_packet()) is not None:
             packets.append(packet)
         return packets
