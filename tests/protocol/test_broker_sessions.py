@@ -408,6 +408,27 @@ def test_a_resent_message_repeats_its_interval() -> None:
     assert messages(client) == [message._replace(dup=True)]
 
 
+def test_the_queue_timer_after_the_queue_was_delivered() -> None:
+    broker = BrokerCore(connect_timeout=1)
+    client, _ = persistent(broker)
+    client.send(Subscribe(1, (Subscription("t", 1),)))
+    client.send(Disconnect())
+    broker.publish("t", b"x", 1, properties=Properties(message_expiry_interval=5), now=0.0)
+    persistent(broker, now=1.0)
+    broker.handle_timer(5.0)
+    assert broker.stats.messages_expired == 0
+
+
+def test_a_qos0_message_with_expiry_zero_is_never_sent() -> None:
+    broker = BrokerCore()
+    client = RawClient(broker)
+    client.connect("c")
+    client.send(Subscribe(1, (Subscription("t", 1),)))
+    broker.publish("t", b"x", 0, properties=Properties(message_expiry_interval=0), now=0.0)
+    assert messages(client) == []
+    assert broker.stats.messages_expired == 1
+
+
 def test_the_queue_timer_of_an_ended_session_does_nothing() -> None:
     broker = BrokerCore(connect_timeout=1)
     client, _ = persistent(broker, expiry=2)

@@ -651,6 +651,25 @@ def test_a_silent_client_is_disconnected_after_one_and_a_half_keepalives(
     assert isinstance(event.error, ConnectionLostError)  # type: ignore[attr-defined]
 
 
+def test_a_keepalive_shorter_than_the_connect_timeout() -> None:
+    broker = BrokerCore(connect_timeout=10)
+    client = RawClient(broker)
+    client.connect(keep_alive=2)
+    assert broker.get_timer() == 3.0
+    client.send(PingReq(), now=2.0)
+    broker.handle_timer(3.0)  # moved on: next at 5.0
+    assert broker.get_timer() == 5.0
+    client.send(PingReq(), now=4.0)
+    broker.handle_timer(5.0)
+    client.send(PingReq(), now=6.0)
+    broker.handle_timer(7.0)
+    client.send(PingReq(), now=8.0)
+    broker.handle_timer(10.0)  # the connect timeout's entry: superseded, ignored
+    assert not client.server.closed
+    broker.handle_timer(11.0)
+    assert client.server.closed
+
+
 def test_no_keepalive_means_no_deadline() -> None:
     broker = BrokerCore(connect_timeout=5)
     client = RawClient(broker)

@@ -413,9 +413,9 @@ class BrokerCore:
         self, connection: ServerConnection, session: ServerSession, will: bool, now: float
     ) -> None:
         """(``BrokerPort``) An accepted connection ended."""
-        client_id = session.client_id
-        if self._online.get(client_id) is connection:
-            del self._online[client_id]
+        # (A connected client's connection is the one registered: a new connection for its
+        # client id takes the old one over, which detaches it, before registering itself.)
+        del self._online[session.client_id]
         message = session.will
         session.will = None
         if message is not None and will:
@@ -614,9 +614,9 @@ class BrokerCore:
     def _end_session(self, session: ServerSession, now: float) -> None:
         """The session ends: its subscriptions go, a will waiting for its delay is published
         now (MQTT 5 section 3.1.3.2.2), its queue is dropped."""
-        client_id = session.client_id
-        if self._sessions.get(client_id) is session:
-            del self._sessions[client_id]
+        # (Only a registered session ends: a timer checks first, and a connection's session
+        # is registered until it ends.)
+        del self._sessions[session.client_id]
         for topic_filter in list(session.state.subscriptions):
             self._remove_subscriber(session, topic_filter)
         session.expires_at = None

@@ -1239,15 +1239,12 @@ class ServerConnection:
     def _fail(self, error: ProtocolError, now: float) -> None:
         """The client broke the protocol: tell it why (MQTT 5) and end the connection."""
         state = self.state
-        code = error.reason_code
+        code = error.reason_code  # (a DISCONNECT code: the ProtocolError contract)
         if state is ServerState.CONNECTED:
-            if code not in _DISCONNECT_CODES:
-                code = DisconnectReasonCode.PROTOCOL_ERROR
             self._disconnect(code, now, will=True, error=error, reason=str(error))
             return
         if state is ServerState.AUTHENTICATING:  # (only MQTT 5 has AUTH)
-            if code not in _CONNACK_CODES:
-                code = ConnAckReasonCode.PROTOCOL_ERROR
+            # Before CONNACK only the decoder can fail (0x81, 0x82, 0x95): CONNACK codes too.
             self._refuse(code, now)
             return
         if code == ConnAckReasonCode.UNSUPPORTED_PROTOCOL_VERSION:
