@@ -118,6 +118,20 @@ def test_mqtt3_clean_session(version: ProtocolVersion) -> None:
     assert "c" not in broker.sessions
 
 
+def test_mqtt31_resends_what_is_in_flight_though_connack_cannot_say_so() -> None:
+    broker = BrokerCore()
+    client = RawClient(broker, V31)
+    client.connect("c", clean_start=False)
+    client.send(Subscribe(1, (Subscription("t", 1),)))
+    broker.publish("t", b"x", 1, now=0.0)
+    [message] = messages(client)
+    client.server.connection_lost(1.0)
+    client = RawClient(broker, V31)
+    [connack, resent] = client.connect("c", clean_start=False)
+    assert connack == ConnAck(False, 0)
+    assert resent == message._replace(dup=True)
+
+
 def test_the_session_expires_after_its_interval() -> None:
     broker = BrokerCore(connect_timeout=1)
     client, _ = persistent(broker, expiry=30)

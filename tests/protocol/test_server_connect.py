@@ -307,7 +307,16 @@ def test_redirect_none_lets_the_client_in() -> None:
     assert asked == [("c", "u")]
 
 
-@pytest.mark.parametrize("hook", [_raises, lambda *_: "elsewhere"])
+@pytest.mark.parametrize(
+    "hook",
+    [
+        _raises,
+        lambda *_: "elsewhere",
+        lambda *_: Redirect("a\x00b"),
+        lambda *_: Redirect("\ud800"),
+        lambda *_: Redirect(1),
+    ],  # type: ignore[arg-type]
+)
 def test_a_broken_redirect_hook_refuses_with_0x80(hook: Callable[..., object]) -> None:
     broker = BrokerCore(redirect=hook)  # type: ignore[arg-type]
     [connack] = RawClient(broker).connect()
@@ -443,6 +452,7 @@ def test_an_unsupported_method_gets_bad_authentication_method(
         "yes",
         AuthSuccess("text"),  # type: ignore[arg-type]
         AuthContinue(123),  # type: ignore[arg-type]
+        AuthContinue(b"x" * 65536),
         AuthFailure(0x10),
         AuthFailure(0x93),  # a DISCONNECT code, not a CONNACK one
         RuntimeError,

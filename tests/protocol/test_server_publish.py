@@ -470,6 +470,9 @@ def test_broker_publish_from_the_broker_itself() -> None:
         broker.publish("t", "text", now=0.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="topic_alias"):
         broker.publish("t", properties=Properties(topic_alias=1), now=0.0)
+    assert broker.publish("t/c", properties=None, now=0.0) == 1  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Properties"):
+        broker.publish("t", properties={"content_type": "x"}, now=0.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not belong"):
         broker.publish("t", properties=Properties(session_expiry_interval=1), now=0.0)
     with pytest.raises(ValueError, match="QoS"):

@@ -151,6 +151,18 @@ RedirectHook: TypeAlias = Callable[[str, str | None], Redirect | None]
 connect here."""
 
 
+def _check_text(name: str, value: object) -> None:
+    """A setting sent to clients as an MQTT string: no U+0000, valid UTF-8, short enough."""
+    check_str(name, value)
+    assert isinstance(value, str)
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}={value!r} is not valid UTF-8: it has a lone surrogate") from None
+    if "\x00" in value or size > 60000:
+        raise ValueError(f"{name}={value!r} must hold no U+0000 and at most 60000 bytes")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerConfig:
     """The broker's settings (all keyword only, each with its default); see the module
@@ -245,8 +257,8 @@ class BrokerConfig:
         if not timeout > 0:
             raise ValueError(f"connect_timeout={timeout!r} must be more than 0 seconds")
         if self.response_information is not None:
-            check_str("response_information", self.response_information)
-        check_str("assigned_client_id_prefix", self.assigned_client_id_prefix)
+            _check_text("response_information", self.response_information)
+        _check_text("assigned_client_id_prefix", self.assigned_client_id_prefix)
         for name in ("authenticate", "authorize", "enhanced_authentication", "redirect"):
             hook = getattr(self, name)
             if hook is not None and not callable(hook):

@@ -116,6 +116,7 @@ _V31: Final = ProtocolVersion.V31
 _V5: Final = ProtocolVersion.V5
 _KEEPALIVE_FACTOR: Final = 1.5  # MQTT-3.1.2-22: one and a half times the Keep Alive
 _new_tuple: Final = tuple.__new__
+_MAX_FIELD: Final = 65535  # the longest string or binary field (a two-byte length)
 _PINGRESP: Final = b"\xd0\x00"
 _CONNACK_CODES: Final = frozenset(int(code) for code in ConnAckReasonCode)
 _DISCONNECT_CODES: Final = frozenset(int(code) for code in DisconnectReasonCode)
@@ -331,15 +332,28 @@ def _valid_utf8(payload: bytes) -> bool:
 def _auth_reply_problem(reply: object) -> Exception | None:
     """What is wrong with an authenticator's answer (None: nothing)."""
     if isinstance(reply, AuthContinue | AuthSuccess):
-        if reply.data is None or isinstance(reply.data, bytes):
+        data = reply.data
+        if data is None or (isinstance(data, bytes) and len(data) <= _MAX_FIELD):
             return None
-        return TypeError(f"the authentication data of {reply!r} is not bytes or None")
+        return TypeError(
+            f"the authentication data of {reply!r} is not bytes (of at most {_MAX_FIELD}) or None"
+        )
     if isinstance(reply, AuthFailure):
         code = reply.reason_code
         if isinstance(code, int) and code >= 0x80 and code in _CONNACK_CODES:
             return None
         return ValueError(f"{reply!r} does not carry a CONNACK failure code of 0x80 or above")
     return TypeError(f"not an AuthContinue, AuthSuccess or AuthFailure: {reply!r}")
+
+
+def _valid_text(text: object) -> bool:
+    """Whether a hook's text can be sent as an MQTT UTF-8 string."""
+    if not isinstance(text, str) or "\x00" in text:
+        return False
+    try:
+        return len(text.encode()) <= _MAX_FIELD
+    except UnicodeEncodeError:  # (a lone surrogate)
+        return False
 
 
 def hook_verdict(
@@ -686,8 +700,11 @@ class ServerConnection:
             return True
         if redirect is None:
             return False
-        if not isinstance(redirect, Redirect) or not isinstance(redirect.server_reference, str):
-            self._hook_failed("redirect", TypeError(f"not a Redirect or None: {redirect!r}"))
+        if not isinstance(redirect, Redirect) or not _valid_text(redirect.server_reference):
+            self._hook_failed(
+                "redirect",
+                TypeError(f"not a Redirect with a valid server reference, or None: {redirect!r}"),
+            )
             self._refuse(ConnAckReasonCode.UNSPECIFIED_ERROR, now)
             return True
         code = (
@@ -804,11 +821,10 @@ class ServerConnection:
             self._client_maximum_packet_size = requested.maximum_packet_size
         else:
             expiry = 0 if connect.clean_start else NEVER_EXPIRES
-        session, present = self._broker.attach(self, connect, client_id, expiry, now)
+        session, resumed = self._broker.attach(self, connect, client_id, expiry, now)
         self._session = session
         self.state = ServerState.CONNECTED
-        if self.protocol_version is _V31:
-            present = False  # (3.1 has no Session Present flag)
+        present = resumed and self.protocol_version is not _V31  # (3.1 has no such flag)
         properties = NO_PROPERTIES
         if v5:
             properties = Properties(
@@ -841,7 +857,7 @@ class ServerConnection:
         self._broker.report(ClientConnected(self, client_id, present))
         if keep_alive:
             self._broker.schedule(self, now + keep_alive * _KEEPALIVE_FACTOR)
-        if present:
+        if resumed:
             # The flows in flight are sent again first, in their order (MQTT-4.4.0-1).
             self._resends.extend(session.state.outgoing.values())
         self._flush(now)
