@@ -185,8 +185,9 @@ class ClientDisconnected(NamedTuple):
     client_id: str
     """Its client identifier."""
     reason_code: int | None
-    """The DISCONNECT reason code, the client's or the broker's; None when there was no
-    DISCONNECT (the network connection was lost, or an MQTT 3.1.x client was closed)."""
+    """The MQTT 5 DISCONNECT reason code, the client's or the broker's; None in MQTT 3.1.x
+    (its DISCONNECT carries none, and the broker sends none) and when the network connection
+    was lost."""
     error: MqttError | None
     """None for a DISCONNECT from the client; else why the broker ended it: a
     ``ProtocolError`` (the client broke the protocol; its ``reason_code``), or a
