@@ -479,3 +479,48 @@ def test_broker_publish_from_the_broker_itself() -> None:
         broker.publish("t", b"", 3, now=0.0)
     with pytest.raises(TypeError, match="retain"):
         broker.publish("t", b"", 0, 1, now=0.0)  # type: ignore[arg-type]
+
+
+def test_paused_writing_holds_messages_in_the_bounded_queue() -> None:
+    broker = BrokerCore(max_queued_messages=3)
+    sub = subscriber(broker)
+    pub = connected(broker, "pub")
+    sub.server.pause_writing()
+    assert sub.server.writing_paused
+    for index in range(5):
+        pub.send(
+            Publish("t/a", bytes([index]), index % 2, packet_id=index + 1 if index % 2 else None)
+        )
+    assert sub.received() == []
+    # Replies to the client itself still go out.
+    assert sub.send(PingReq()) == [PingResp()]
+    assert broker.sessions["sub"].queued_count == 3
+    assert broker.stats.messages_dropped == 2  # the oldest QoS 0 messages made room
+    sub.server.resume_writing(1.0)
+    assert [m.payload for m in sub.received()] == [b"\x01", b"\x03", b"\x04"]  # type: ignore[union-attr]
+    sub.server.resume_writing(1.0)  # (again: nothing more)
+    assert sub.received() == []
+
+
+def test_acknowledgements_while_paused_send_nothing_more() -> None:
+    broker = BrokerCore()
+    sub = subscriber(broker, properties=Properties(receive_maximum=1))
+    pub = connected(broker, "pub")
+    pub.send(Publish("t/a", b"1", 1, packet_id=1), Publish("t/a", b"2", 1, packet_id=2))
+    [first] = sub.received()
+    sub.server.pause_writing()
+    assert sub.send(PubAck(first.packet_id)) == []  # type: ignore[union-attr]
+    sub.server.resume_writing(0.0)
+    assert [m.payload for m in sub.received()] == [b"2"]  # type: ignore[union-attr]
+
+
+def test_resume_writing_before_connack_or_after_the_end_does_nothing() -> None:
+    broker = BrokerCore()
+    client = RawClient(broker)
+    client.server.pause_writing()
+    client.server.resume_writing(0.0)
+    assert client.raw() == b""
+    client.connect()
+    client.server.connection_lost(1.0)
+    client.server.resume_writing(2.0)
+    assert client.raw() == b""

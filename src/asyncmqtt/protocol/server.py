@@ -403,6 +403,7 @@ class ServerConnection:
         "_inflight_limit",
         "_last_received",
         "_out",
+        "_paused",
         "_reauthenticating",
         "_requested_expiry",
         "_resends",
@@ -443,6 +444,7 @@ class ServerConnection:
             server_side=True, max_packet_size=config.maximum_packet_size or MAX_PACKET_SIZE
         )
         self._out: list[bytes] = []
+        self._paused = False
         self._last_received = now
         self._connect_deadline = now + config.connect_timeout
         self._aliases: dict[int, str] = {}
@@ -574,6 +576,25 @@ class ServerConnection:
             return
         self._disconnect(reason_code, now, will=will, error=error)
 
+    def pause_writing(self) -> None:
+        """The transport's write buffer is full (asyncio's ``pause_writing``): messages for
+        this client wait in its session's queue (bounded by ``max_queued_messages``, with its
+        drop policy) instead of piling up in the buffer. Replies to what the client sends
+        (acknowledgements, SUBACK, ...) are still written: the client's own pace bounds them."""
+        self._paused = True
+
+    def resume_writing(self, now: float) -> None:
+        """The write buffer drained (asyncio's ``resume_writing``): what waits is sent, as far
+        as the client's Receive Maximum allows."""
+        self._paused = False
+        if self.state is ServerState.CONNECTED:
+            self._flush(now)
+
+    @property
+    def writing_paused(self) -> bool:
+        """Whether ``pause_writing`` holds messages back."""
+        return self._paused
+
     # ------------------------------------------------------------------ for the core
 
     def take_over(self, now: float) -> None:
@@ -590,7 +611,7 @@ class ServerConnection:
         """Whether a message of ``qos`` for this client can be written at once (nothing is
         queued before it, and QoS 1/2 has a Receive Maximum slot)."""
         state = self._session.state
-        if state.pending:
+        if state.pending or self._paused:
             return False
         return not qos or len(state.outgoing) - len(self._resends) < self._inflight_limit
 
@@ -1218,6 +1239,8 @@ class ServerConnection:
     def _flush(self, now: float) -> None:
         """Send what waits, as far as the Receive Maximum allows: resends first, then the
         queue in order (QoS 0 messages need no slot, but keep their place)."""
+        if self._paused:
+            return
         state = self._session.state
         outgoing = state.outgoing
         limit = self._inflight_limit
