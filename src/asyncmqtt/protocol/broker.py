@@ -14,6 +14,7 @@ The driver's side (the asyncio ``Broker`` owns sockets and the clock)::
     connection = core.new_connection(now)          # a network connection was accepted
     connection.receive_data(data, now)             # bytes arrived on it
     connection.connection_lost(now)                # it ended
+    connection.pause_writing() / .resume_writing(now)   # its transport's backpressure
     for c in core.connections_to_flush():          # after each input or timer
         write(c, c.data_to_send()); close(c) if c.closed
     core.get_timer() / core.handle_timer(now)      # one timer for all deadlines
@@ -21,7 +22,14 @@ The driver's side (the asyncio ``Broker`` owns sockets and the clock)::
 
 One input may change many connections (a PUBLISH fans out; a CONNECT takes over another
 connection): ``connections_to_flush`` lists each connection that got bytes or was closed
-since the last call, once, so the driver writes each once per input.
+since the last call, once, so the driver writes each once per input. ``publish`` injects a
+message from the broker itself, ``shutdown`` ends every connection (DISCONNECT 0x8B), and
+``sessions`` / ``clients`` / ``retained`` / ``stats`` are there to look at. State is in
+memory only.
+
+What a client sends never raises out of the core, and neither does a hook (its failure is a
+``HookFailed`` event and a refusal); an exception that escapes anyway is a bug of the core,
+and a driver should close that one connection and log it rather than stop serving.
 
 Routing a message: the trie gives every subscription whose filter matches the topic. A
 session with several matching subscriptions gets the message once, at the highest QoS they

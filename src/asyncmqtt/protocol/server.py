@@ -21,7 +21,9 @@ and then, per network connection:
 * after every input, asks the core which connections have something to write
   (``BrokerCore.connections_to_flush()``: one input can fan out to many), writes each one's
   ``data_to_send()`` and closes the transport of those that are ``closed``;
-* keeps one timer at ``BrokerCore.get_timer()`` and calls ``BrokerCore.handle_timer(now)``.
+* keeps one timer at ``BrokerCore.get_timer()`` and calls ``BrokerCore.handle_timer(now)``;
+* passes its transport's backpressure on: ``pause_writing()`` / ``resume_writing(now)``
+  (while paused, the client's messages wait in its bounded session queue).
 
 Errors of the peer never escape ``receive_data``. Before CONNACK the connection is refused
 with a CONNACK code (MQTT 5) or simply closed; after it, it is ended with DISCONNECT and the
