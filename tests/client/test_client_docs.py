@@ -27,6 +27,7 @@ GUIDES = [
     "tls.md",
     "websockets.md",
     "proxies.md",
+    "observability.md",
 ]
 INCLUDE = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```", re.DOTALL)
 

@@ -241,6 +241,58 @@ def test_manual_ack(make_mosquitto: MosquittoFactory) -> None:
     assert log.count("Received PUBACK from resizer") == 2
 
 
+def test_client_stats(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    program = RunningProgram(EXAMPLES / "client_stats.py", example_env(broker))
+    try:
+        # The log record (stderr, shown with the output) once logging is configured.
+        assert program.expect("connected to").startswith(
+            f"INFO asyncmqtt: connected to mqtt://{broker.host}:{broker.port} (MQTT 5.0, "
+            "client identifier 'sensor-1', session present: False)"
+        )
+        assert program.expect("sent by QoS") == "sent by QoS: [1, 3, 0], received: [1, 3, 0]"
+        assert program.expect("acknowledged") == "acknowledged: 3, refused: {}"
+        assert program.expect("connections") == "connections: 1, lost: 0"
+        assert program.expect("in flight") == "in flight: 0, waiting to be read: 0"
+        assert program.expect("bytes_sent").startswith("['bytes_received', 'bytes_sent', ")
+        assert program.wait() == 0
+    finally:
+        program.stop()
+
+
+def test_opentelemetry_tracing(make_mosquitto: MosquittoFactory) -> None:
+    output = run_program(EXAMPLES / "opentelemetry_tracing.py", example_env(make_mosquitto()))
+    lines = output.splitlines()
+    spans = {}  # name -> (trace, span, parent)
+    for line in lines:
+        if " trace " in line:
+            name, _, ids = line.partition(" trace ")
+            trace_id, _, rest = ids.partition(" span ")
+            span_id, _, parent = rest.partition(" parent ")
+            spans[name] = (trace_id, span_id, parent)
+    assert sorted(spans) == [
+        "process measurements/humidity (CONSUMER)",
+        "publish measurements/humidity (PRODUCER)",
+        "read sensor (INTERNAL)",
+        "receive measurements/humidity (CONSUMER)",
+        "store reading (INTERNAL)",
+    ]
+    # One trace, from the sensor's span to the archiver's: read sensor -> publish ->
+    # receive, process -> store reading.
+    assert len({trace_id for trace_id, _, _ in spans.values()}) == 1
+    read = spans["read sensor (INTERNAL)"]
+    publish = spans["publish measurements/humidity (PRODUCER)"]
+    receive = spans["receive measurements/humidity (CONSUMER)"]
+    process = spans["process measurements/humidity (CONSUMER)"]
+    store = spans["store reading (INTERNAL)"]
+    assert read[2] == "-" and publish[2] == read[1]
+    assert receive[2] == publish[1] and process[2] == publish[1] and store[2] == process[1]
+    assert "stored measurements/humidity: 0.38" in lines
+    assert "messaging.client.sent.messages sensor 1" in lines
+    assert "messaging.client.consumed.messages archiver 1" in lines
+    assert "asyncmqtt.client.publishes.acknowledged sensor 1" in lines
+
+
 class PersistentWatcher:
     """A persistent session subscribed to ``topic``: it collects what is published while it is
     away, and reads it afterwards (this test is synchronous)."""
@@ -364,6 +416,8 @@ def test_every_example_is_tested() -> None:
         "manual_ack",
         "web_starlette",
         "web_fastapi",
+        "client_stats",
+        "opentelemetry_tracing",
     }
     transports_own = {"tls", "proxy", "over_websockets"}  # tested in tests/transports/
     present = {path.stem for path in EXAMPLES.glob("*.py")}
