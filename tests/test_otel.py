@@ -179,6 +179,7 @@ async def test_a_publish_has_a_producer_span_and_carries_its_trace_context(
         "network.protocol.name": "mqtt",
         "network.protocol.version": "5.0",
         "asyncmqtt.qos": qos,
+        "messaging.message.body.size": 4,
     }
     # The W3C trace context, in the PUBLISH's user properties: the span's own.
     assert user_property(message, "traceparent") == [traceparent(span)]

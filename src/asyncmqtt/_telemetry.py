@@ -27,10 +27,16 @@ class Telemetry(Protocol):
     """An observer of a client's publishes and received messages."""
 
     def publish_started(
-        self, topic: str, qos: int, properties: Properties, v5: bool
+        self,
+        topic: str,
+        qos: int,
+        properties: Properties,
+        v5: bool,
+        payload_size: int | None = None,
     ) -> tuple[Properties, Callable[[BaseException | None], None]]:
-        """A publish begins: returns the properties to send instead, and a function the
-        client calls once with the outcome (None: success, else the exception)."""
+        """A publish begins (``payload_size`` in bytes): returns the properties to send
+        instead, and a function the client calls once with the outcome (None: success, else
+        the exception)."""
         ...
 
     def message_received(self, message: Message) -> None:

@@ -308,7 +308,8 @@ class Client:
         session = self._session
         self._stats = ClientStats(
             lambda: (session.inflight_count, session.pending_count),
-            lambda: self._get_router().queued(),
+            # (Read by metric readers, maybe from another thread: no router is made here.)
+            lambda: 0 if self._router is None else self._router.queued(),
         )
         self._supervisor = Supervisor(
             options,
@@ -828,7 +829,9 @@ class Client:
     ) -> int | None:
         """``publish`` with the telemetry told of it (and given a say on its properties)."""
         assert self._telemetry is not None
-        props, finish = self._telemetry.publish_started(name, qos, props, self.protocol is _V5)
+        props, finish = self._telemetry.publish_started(
+            name, qos, props, self.protocol is _V5, len(data)
+        )
         token = in_traced_publish.set(True)
         try:
             result = await self.publish(name, data, qos, retain, props or None, timeout=timeout)
@@ -870,9 +873,6 @@ class Client:
             link, conn = self._offline_target(name, qos, retain)
         if properties is not None and props:
             self._require_v5("properties in publish_nowait()")
-        finish = None
-        if self._telemetry is not None:
-            props, finish = self._telemetry.publish_started(name, qos, props, self.protocol is _V5)
         max_outgoing = self._options.max_outgoing
         if max_outgoing and conn.pending_count >= max_outgoing:
             raise MqttError(
@@ -880,7 +880,17 @@ class Client:
                 f"(max_queued_outgoing_messages={max_outgoing}); await earlier publishes first"
             )
         loop = asyncio.get_running_loop() if link is None else link.loop
-        handle = conn.publish(name, data, qos, retain, props, now=loop.time())
+        finish = None
+        if self._telemetry is not None:
+            props, finish = self._telemetry.publish_started(
+                name, qos, props, self.protocol is _V5, len(data)
+            )
+        try:
+            handle = conn.publish(name, data, qos, retain, props, now=loop.time())
+        except BaseException as error:  # (refused at the call: the telemetry hears of it too)
+            if finish is not None:
+                finish(error)
+            raise
         self._stats.messages_sent[qos] += 1
         future: asyncio.Future[int | None] = loop.create_future()
         if finish is not None:

@@ -26,7 +26,7 @@ messaging (version 1.44; attribute and metric names are written here as strings,
 
 Attribute names: ``messaging.system`` (``"mqtt"``), ``messaging.destination.name`` (the
 topic), ``messaging.operation.name`` / ``messaging.operation.type``,
-``messaging.client.id``, ``messaging.message.body.size`` (received messages),
+``messaging.client.id``, ``messaging.message.body.size`` (payload bytes),
 ``server.address`` / ``server.port``, ``network.protocol.name`` / ``.version``, ``error.type``;
 MQTT's own, which the conventions do not define, under ``asyncmqtt.``: ``asyncmqtt.qos``,
 ``asyncmqtt.retain``, ``asyncmqtt.reason_code``. See the guide Observability.

@@ -257,7 +257,7 @@ def test_restore_applies_unsent_and_ended_publishes() -> None:
     assert session.inbound_qos2 == {4}
     assert session.client_id == "assigned"
     assert session.subscriptions == {}
-    assert session.new_handle(first).number == 3  # numbers go on after the restored ones
+    assert session.next_number == 3  # numbers go on after the restored ones
 
 
 def test_restore_refuses_what_is_not_a_record() -> None:

@@ -504,7 +504,7 @@ class ClientConnection:
             or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
         ):
             self._encode_publish(packet._replace(packet_id=1), check_only=True)
-        # The publish enters the session (``Session.new_handle``, inline: the hot path).
+        # The publish enters the session, numbered for its records.
         number = session.next_number
         session.next_number = number + 1
         handle = PublishHandle(packet, number)
@@ -874,9 +874,9 @@ class ClientConnection:
                 # acknowledgement, when it comes, answers this retransmission.
                 self._unacked.append((packet_id, 2))
                 return
+        # (A QoS 1 message comes here only when the count is at our Receive Maximum: refused.)
         self._check_receive_maximum(len(self._unacked) + len(self._inbound_qos2))
-        if qos == 2:
-            session.inbound_unacked[packet_id] = [self.number, False]
+        session.inbound_unacked[packet_id] = [self.number, False]
         self._unacked.append((packet_id, qos))
         self._events.append(_new_tuple(MessageReceived, (packet,)))
 

@@ -87,7 +87,7 @@ class PublishHandle:
     bookkeeping (futures, timeouts) on the handle. A QoS 0 publish queued while offline
     (``queue_qos0_offline``) has a handle too.
 
-    The engine makes handles (``ClientConnection.publish``, ``Session.new_handle``): ``packet``
+    The engine makes handles (``ClientConnection.publish``): ``packet``
     and ``number`` are the attributes of those names.
     """
 
@@ -386,18 +386,6 @@ class Session:
             raise TypeError(f"not a session record: {record!r}")
 
     # ------------------------------------------------------------------ changes
-
-    def new_handle(self, packet: Publish) -> PublishHandle:
-        """A QoS 1/2 publish enters the session (recorded): its handle, with the next number.
-
-        ``packet`` is the PUBLISH as given (no packet id). The caller queues the handle.
-        """
-        number = self.next_number
-        self.next_number = number + 1
-        handle = PublishHandle(packet, number)
-        if self.recording:
-            self.records.append(PublishAccepted(number, packet))
-        return handle
 
     def start(self, client_id: str, *, clean: bool) -> None:
         """A CONNACK accepted the session, with ``client_id`` (ours, or the one the broker
