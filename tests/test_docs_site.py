@@ -42,6 +42,7 @@ PUBLIC_MODULES = (
     "asyncmqtt.protocol.properties",
     "asyncmqtt.protocol.topics",
     "asyncmqtt.protocol.enums",
+    "asyncmqtt.otel",
 )
 MODULES: dict[str, ModuleType] = {
     name: importlib.import_module(name) for name in ("asyncmqtt", *PUBLIC_MODULES)
