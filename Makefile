@@ -1,6 +1,7 @@
 # Developer and CI entry points. Every target first makes sure .venv exists and holds the project
 # (editable) with its test and lint tools; it reinstalls when pyproject.toml changes.
-# `make test` and `make demo` first install missing system packages (scripts/system-packages.sh).
+# `make test` first installs missing system packages (scripts/system-packages.sh); `make demo`
+# needs none: it runs against the embedded broker.
 
 PYTHON ?= python3
 VENV := .venv
@@ -44,11 +45,13 @@ test: system lint docs
 	$(BIN)/pytest -p no:cacheprovider --cov=asyncmqtt --cov-branch --cov-report=term-missing
 	$(BIN)/coverage report --include='$(PROTOCOL_SOURCES)' --fail-under=100
 
-demo: system $(INSTALLED)
+# The demo against the embedded broker (asyncmqtt.broker, in the script's process): no mosquitto,
+# no system packages, no root. (`--broker mosquitto` runs it against mosquitto instead.)
+demo: $(INSTALLED)
 	@test -f examples/demo.py || { \
 		echo "make demo: examples/demo.py does not exist yet (the demo is still to be written)" >&2; \
 		exit 1; }
-	$(BIN)/python scripts/run_with_broker.py $(BIN)/python examples/demo.py
+	$(BIN)/python scripts/run_with_broker.py --broker embedded $(BIN)/python examples/demo.py
 
 # The benchmark of benchmarks/README.md: its own mosquitto, the peers in benchmarks/.venv.
 bench: system $(INSTALLED)
