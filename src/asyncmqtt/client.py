@@ -1179,7 +1179,7 @@ class Client:
         text = filter_text(topic_filter)
         validate_topic_filter(text)
         limit = check_queue_maxsize(queue_maxsize) or self._options.max_incoming
-        return FilteredStream(self._get_router(), text, limit, str_topics=True)
+        return FilteredStream(self._get_router(), (text,), limit, str_topics=True)
 
     def unfiltered_messages(
         self, *, queue_maxsize: int = 0
@@ -1191,7 +1191,7 @@ class Client:
 
     def subscription(
         self,
-        topic_filter: WildcardLike,
+        topic_filter: SubscribeTopic,
         qos: int = 0,
         *,
         options: SubscribeOptions | None = None,
@@ -1200,27 +1200,36 @@ class Client:
     ) -> contextlib.AbstractAsyncContextManager[MessageStream]:
         """``async with client.subscription("a/#", qos=1) as messages``: subscribe on enter,
         stream only what matches the filter, unsubscribe on exit (when the last open
-        ``subscription`` of that filter exits). ``qos``, ``options``, ``properties`` and
-        ``timeout`` are ``subscribe``'s; entering raises what ``subscribe`` raises."""
-        text = filter_text(topic_filter)
-        sub = subscriptions_from(text, qos, options)[0]
+        ``subscription`` of that filter exits).
+
+        ``topic_filter`` takes what ``subscribe`` takes: one filter, a ``(filter, qos or
+        SubscribeOptions)`` pair, or a list of those, subscribed with one SUBSCRIBE; the
+        stream then has every message that matches any of them, each once (a broker may
+        still send a message once per matching subscription: MQTT allows it). ``qos``,
+        ``options``, ``properties`` and ``timeout`` are ``subscribe``'s; entering raises
+        what ``subscribe`` raises. See the guide Filtered streams."""
+        subscriptions = subscriptions_from(topic_filter, qos, options)
         if properties is not None:
             check_properties(properties, PacketType.SUBSCRIBE, what="subscription()")
-        chosen = SubscribeOptions(
-            sub.qos, sub.no_local, sub.retain_as_published, sub.retain_handling
-        )
+        chosen = [
+            (
+                sub.topic_filter,
+                SubscribeOptions(
+                    sub.qos, sub.no_local, sub.retain_as_published, sub.retain_handling
+                ),
+            )
+            for sub in subscriptions
+        ]
 
-        async def unsubscribe() -> None:
+        async def unsubscribe(filters: list[str]) -> None:
             if self.is_connected:
-                await self.unsubscribe(text, timeout=timeout)
+                await self.unsubscribe(filters, timeout=timeout)
 
         return SubscriptionStream(
             self._get_router(),
-            sub,
+            [sub.topic_filter for sub in subscriptions],
             self._options.max_incoming,
-            subscribe=lambda: self.subscribe(
-                text, options=chosen, properties=properties, timeout=timeout
-            ),
+            subscribe=lambda: self.subscribe(chosen, properties=properties, timeout=timeout),
             unsubscribe=unsubscribe,
             counts=self._subscription_counts,
             logger=self._logger,

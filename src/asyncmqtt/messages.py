@@ -65,14 +65,14 @@ import logging
 import math
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Final, Protocol
 
 from ._checks import Logger
 from ._stats import ClientStats
 from .errors import MqttError
-from .protocol.packets import Publish, Subscription
+from .protocol.packets import Publish
 from .protocol.properties import NO_PROPERTIES, Properties
 from .protocol.topics import FilterTrie
 from .topics import Topic, TopicLike, TopicString
@@ -601,6 +601,10 @@ class Router:
     def _deliver(self, message: Message) -> bool:
         """Put ``message`` into every stream that wants it; False if one of them is full."""
         streams = self._filtered.match(message.topic.value) or self._unfiltered
+        if len(streams) > 1:
+            # A stream of several filters (``subscription([...])``) that overlap gets the
+            # message once (streams compare by identity).
+            streams = list(dict.fromkeys(streams))
         if not streams and (
             self.everything_read or not (self._filtered or self._unfiltered or self._all)
         ):
@@ -654,14 +658,17 @@ class Router:
             )
             self._discarded = 0
 
-    def open_filtered(self, topic_filter: str, stream: MessageStream) -> None:
-        """``stream`` gets the messages ``topic_filter`` matches from now on."""
-        self._filtered.add(topic_filter, stream)
+    def open_filtered(self, topic_filters: Iterable[str], stream: MessageStream) -> None:
+        """``stream`` gets the messages any of ``topic_filters`` matches from now on (each
+        message once)."""
+        for topic_filter in topic_filters:
+            self._filtered.add(topic_filter, stream)
         self._filtered_streams.append(stream)
 
-    def close_filtered(self, topic_filter: str, stream: MessageStream) -> None:
+    def close_filtered(self, topic_filters: Iterable[str], stream: MessageStream) -> None:
         """End a filtered stream: it gets nothing more, and its readers get ``MqttError``."""
-        self._filtered.remove(topic_filter, stream)
+        for topic_filter in topic_filters:
+            self._filtered.remove(topic_filter, stream)
         self._filtered_streams.remove(stream)
         stream._close()
         if self.backlog:
@@ -738,24 +745,30 @@ class Router:
 
 
 class FilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
-    """``filtered_messages``: a stream of what matches a filter, open while the block runs.
+    """``filtered_messages``: a stream of what matches its filters (each message once), open
+    while the block runs.
 
     ``str_topics``: the asyncio-mqtt 0.x API, whose messages have ``str`` topics.
     """
 
     def __init__(
-        self, router: Router, topic_filter: str, limit: int | None, *, str_topics: bool
+        self,
+        router: Router,
+        topic_filters: Sequence[str],
+        limit: int | None,
+        *,
+        str_topics: bool,
     ) -> None:
         self._router = router
-        self._filter = topic_filter
+        self._filters = tuple(topic_filters)
         self._stream = router.new_stream(limit, str_topics=str_topics)
 
     async def __aenter__(self) -> MessageStream:
-        self._router.open_filtered(self._filter, self._stream)
+        self._router.open_filtered(self._filters, self._stream)
         return self._stream
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._router.close_filtered(self._filter, self._stream)
+        self._router.close_filtered(self._filters, self._stream)
 
 
 class UnfilteredStream(contextlib.AbstractAsyncContextManager[MessageStream]):
@@ -837,23 +850,25 @@ class ClientMessages(MessageStream):
 class SubscriptionStream(contextlib.AbstractAsyncContextManager[MessageStream]):
     """``subscription``: subscribe on enter, stream what matches, unsubscribe on exit.
 
-    Several open ``subscription`` blocks of one filter share the broker's subscription: the
-    last to exit unsubscribes (``counts`` is the client's tally per filter).
+    One stream for all the filters of the call (a message matching several of them comes
+    once). Several open ``subscription`` blocks of one filter share the broker's subscription:
+    the last to exit unsubscribes from it (``counts`` is the client's tally per filter), the
+    filters no block holds any more in one ``unsubscribe`` call.
     """
 
     def __init__(
         self,
         router: Router,
-        subscription: Subscription,
+        topic_filters: Sequence[str],
         limit: int | None,
         *,
         subscribe: Callable[[], Awaitable[object]],
-        unsubscribe: Callable[[], Awaitable[object]],
+        unsubscribe: Callable[[list[str]], Awaitable[object]],
         counts: dict[str, int],
         logger: Logger,
     ) -> None:
-        self._filter = subscription.topic_filter
-        self._stream = FilteredStream(router, self._filter, limit, str_topics=False)
+        self._filters = tuple(topic_filters)
+        self._stream = FilteredStream(router, self._filters, limit, str_topics=False)
         self._subscribe = subscribe
         self._unsubscribe = unsubscribe
         self._counts = counts
@@ -866,7 +881,9 @@ class SubscriptionStream(contextlib.AbstractAsyncContextManager[MessageStream]):
         except BaseException:
             await self._stream.__aexit__(None, None, None)
             raise
-        self._counts[self._filter] = self._counts.get(self._filter, 0) + 1
+        counts = self._counts
+        for topic_filter in self._filters:
+            counts[topic_filter] = counts.get(topic_filter, 0) + 1
         return stream
 
     async def __aexit__(
@@ -875,15 +892,21 @@ class SubscriptionStream(contextlib.AbstractAsyncContextManager[MessageStream]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        counts, topic_filter = self._counts, self._filter
-        counts[topic_filter] -= 1
-        try:
+        counts = self._counts
+        released: list[str] = []
+        for topic_filter in self._filters:
+            counts[topic_filter] -= 1
             if not counts[topic_filter]:
                 del counts[topic_filter]
-                await self._unsubscribe()
+                released.append(topic_filter)
+        try:
+            if released:
+                await self._unsubscribe(released)
         except MqttError as error:
             if exc is None:
                 raise
-            self._logger.warning("could not unsubscribe from %r: %s", topic_filter, error)
+            self._logger.warning(
+                "could not unsubscribe from %s: %s", ", ".join(map(repr, released)), error
+            )
         finally:
             await self._stream.__aexit__(None, None, None)

@@ -138,14 +138,14 @@ async def test_a_full_filtered_stream_holds_back_what_comes_after_it() -> None:
     harness = Harness(None)
     router = harness.router
     narrow = router.new_stream(1)
-    router.open_filtered("a", narrow)
+    router.open_filtered(("a",), narrow)
     wide = router.new_stream(None)
-    router.open_filtered("#", wide)
+    router.open_filtered(("#",), wide)
     harness.send(1, topic="a")
     harness.send(2, topic="a")  # "a" is full: waits, and ...
     harness.send(3, topic="b")  # ... so does this one, to keep the order
     assert len(narrow) == 1 and len(wide) == 1 and harness.acked == [1]
-    router.close_filtered("a", narrow)  # gone: what waited goes on to the streams left
+    router.close_filtered(("a",), narrow)  # gone: what waited goes on to the streams left
     assert [(await anext(wide)).mid for _ in range(3)] == [1, 2, 3]
     assert harness.acked == [1, 2, 3]
 
@@ -153,7 +153,7 @@ async def test_a_full_filtered_stream_holds_back_what_comes_after_it() -> None:
 async def test_messages_no_stream_wants_are_acknowledged_and_discarded_by_the_policy() -> None:
     harness = Harness(None)
     router = harness.router
-    router.open_filtered("a", router.new_stream(None))
+    router.open_filtered(("a",), router.new_stream(None))
     harness.send(7, topic="b")  # client.messages is not being read: discarded, with a log
     assert harness.acked == [7] and len(router.everything) == 0
 

@@ -10,7 +10,15 @@ import pytest
 from broker import Mosquitto
 from client_helpers import client_for, next_message, take
 
-from asyncmqtt import Client, ConnectionLostError, Message, MqttCodeError, MqttError, Topic
+from asyncmqtt import (
+    Client,
+    ConnectionLostError,
+    Message,
+    MqttCodeError,
+    MqttError,
+    SubscribeOptions,
+    Topic,
+)
 
 if TYPE_CHECKING:
     from conftest import MosquittoFactory
@@ -328,6 +336,40 @@ async def test_subscription_subscribes_and_unsubscribes(mosquitto: Mosquitto, to
             # The inner block ended, but the outer one still holds the subscription.
             assert await client.publish(f"{topic}/x", "still", qos=1) == 0
         assert await client.publish(f"{topic}/x", "gone", qos=1) == 0x10
+
+
+async def test_subscription_of_several_filters_is_one_stream_with_each_message_once(
+    mosquitto: Mosquitto, topic: str
+) -> None:
+    async with client_for(mosquitto) as client:
+        filters = [(f"{topic}/a/+", 1), (f"{topic}/+/b", SubscribeOptions(qos=2))]
+        async with client.subscription(filters) as messages:
+            await client.publish(f"{topic}/a/x", "one", qos=1)
+            await client.publish(f"{topic}/y/b", "two", qos=2)
+            await client.publish(f"{topic}/y/y", "neither", qos=1)
+            # a/b matches both filters: the broker may send it twice (mosquitto does with
+            # MQTT 5: once per subscription), and each copy is in the stream once.
+            await client.publish(f"{topic}/a/b", "both", qos=1)
+            await client.publish(f"{topic}/a/end", "end", qos=1)
+            received = []
+            while not received or received[-1] != (b"end", 1):
+                message = await next_message(messages)
+                received.append((message.payload, message.qos))
+            assert received[:2] == [(b"one", 1), (b"two", 2)]
+            assert set(received[2:-1]) == {(b"both", 1)} and len(received[2:-1]) <= 2
+            assert len(client.messages) == 0
+            async with client.subscription(f"{topic}/a/+") as again:
+                await client.publish(f"{topic}/a/z", "shared", qos=1)
+                assert (await next_message(again)).payload == b"shared"
+                assert (await next_message(messages)).payload == b"shared"
+            # The inner block ended; the outer one still holds both of its filters.
+            assert await client.publish(f"{topic}/a/x", "still", qos=1) == 0
+        # Both filters unsubscribed (one UNSUBSCRIBE): nobody subscribes any more.
+        assert await client.publish(f"{topic}/a/x", "gone", qos=1) == 0x10
+        assert await client.publish(f"{topic}/y/b", "gone", qos=1) == 0x10
+    # The inner block's end sent no UNSUBSCRIBE (the outer block held its filter too); the
+    # outer block's end sent one, for both filters.
+    assert mosquitto.log_text().count(f"Received UNSUBSCRIBE from {client.identifier}") == 1
 
 
 async def test_subscription_refused_closes_its_stream(mosquitto: Mosquitto, topic: str) -> None:
