@@ -1,6 +1,7 @@
 """An embedded MQTT broker for tests, development and small setups: ``Broker``.
 
 ```python
+import asyncmqtt
 from asyncmqtt.broker import Broker
 
 async with Broker(port=0) as broker:          # 127.0.0.1, a free port
@@ -25,7 +26,11 @@ the ``websockets`` extra) and Unix sockets, any number of each on one broker (``
 Settings: the keyword arguments of ``BrokerConfig`` (limits, what is announced to clients,
 the hooks ``authenticate``, ``authorize``, ``enhanced_authentication`` and ``redirect``) are
 passed to it unchanged; its docstring says what each does and what happens when a limit is
-reached.
+reached. This module re-exports what using them takes, so that one import does: the hooks'
+answers (``Action``, ``Redirect``, ``AuthContinue``, ``AuthSuccess``, ``AuthFailure``,
+``ServerAuthenticator``), ``BrokerConfig``, ``BrokerStats``, and the events ``on_event`` gets
+(``ClientConnected``, ``ConnectionRefused``, ``ClientDisconnected``, ``HookFailed``,
+``MessageDropped``, ``WillPublished``).
 
 Logging, on the logger ``asyncmqtt.broker`` unless another is given: listeners opened and
 closed, clients connected, refused and disconnected, wills published (INFO); hook failures
@@ -49,14 +54,51 @@ from typing import Any, Final, Literal, Unpack
 from ._broker_link import BrokerDriver, BrokerLink
 from ._checks import Logger, check_timeout
 from .protocol.broker import BrokerCore, BrokerStats
-from .protocol.broker_config import BrokerConfig, BrokerSettings
+from .protocol.broker_config import (
+    Action,
+    AuthContinue,
+    AuthFailure,
+    AuthSuccess,
+    BrokerConfig,
+    BrokerSettings,
+    Redirect,
+    ServerAuthenticator,
+)
 from .protocol.enums import DisconnectReasonCode
 from .protocol.properties import NO_PROPERTIES, Properties
-from .protocol.server import BrokerEvent
+from .protocol.server import (
+    BrokerEvent,
+    ClientConnected,
+    ClientDisconnected,
+    ConnectionRefused,
+    HookFailed,
+    MessageDropped,
+    WillPublished,
+)
 from .transports import DEFAULT_WEBSOCKET_PATH, require_extra
 from .types import PayloadType, encode_payload, topic_text
 
-__all__ = ("DEFAULT_HOST", "Broker", "Listener")
+__all__ = (
+    "DEFAULT_HOST",
+    "Broker",
+    "Listener",
+    # Re-exported from the core, for one import: the settings, the hooks' answers, the events.
+    "BrokerConfig",
+    "BrokerStats",
+    "Action",
+    "Redirect",
+    "AuthContinue",
+    "AuthSuccess",
+    "AuthFailure",
+    "ServerAuthenticator",
+    "BrokerEvent",
+    "ClientConnected",
+    "ConnectionRefused",
+    "ClientDisconnected",
+    "HookFailed",
+    "MessageDropped",
+    "WillPublished",
+)
 
 DEFAULT_HOST: Final = "127.0.0.1"
 """Where listeners bind when no host is given: the loopback interface only, so that a broker
