@@ -66,6 +66,7 @@ MAX_WRITE_BUFFER: Final = 1024 * 1024
 client until the buffer drains (only replies can take it that far: see the module docstring)."""
 
 EventHandler = Callable[[BrokerEvent], None]
+_ABORT_WAIT: Final = 1.0  # seconds aborted transports have to report connection_lost
 
 _VERSIONS: Final = {
     ProtocolVersion.V31: "3.1",
@@ -295,21 +296,33 @@ class BrokerDriver:
             self._flush_handle = None
         core = self.core
         try:
-            for event in core.events_received():
-                self._report(event)
-            links = self._links
-            for conn in core.connections_to_flush():
-                data = conn.data_to_send()
-                link = links.get(conn)
-                if link is None:
-                    continue  # (its transport is gone)
-                if data:
-                    link.write(data)
-                if conn.closed:
-                    del links[conn]
-                    link.close()
+            events = core.events_received()
+            dirty = core.connections_to_flush()
         except Exception:
             self.logger.exception("bug in the broker core while flushing its output")
+            events, dirty = [], []
+        for event in events:
+            try:
+                self._report(event)
+            except Exception:
+                self.logger.exception("failed to report the broker event %s", type(event).__name__)
+        links = self._links
+        for conn in dirty:
+            link = links.get(conn)
+            try:
+                data = conn.data_to_send()
+                closed = conn.closed
+            except Exception:
+                if link is not None:
+                    self._core_failed(link, "taking its output")
+                continue
+            if link is None:
+                continue  # (its transport is gone: what the core queued for it goes nowhere)
+            if data:
+                link.write(data)
+            if closed:
+                del links[conn]
+                link.close()
         self._arm()
 
     # ------------------------------------------------------------------ timer
@@ -358,7 +371,14 @@ class BrokerDriver:
                 for connection in list(self._open):
                     connection.abort()
                 # (an aborted transport calls connection_lost when the loop next turns)
-                await asyncio.wait_for(asyncio.shield(self._idle), 1.0)
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._idle), _ABORT_WAIT)
+                except TimeoutError:
+                    self.logger.warning(
+                        "%d connections did not close when aborted; leaving them",
+                        len(self._open),
+                    )
+                    self._open.clear()
         for link in list(self._links.values()):
             link.abort()
         self._links.clear()

@@ -90,3 +90,19 @@ async def test_a_client_that_does_not_read_is_aborted_after_close_timeout() -> N
     assert 0.25 <= asyncio.get_running_loop().time() - started < 2.5
     stuck.abort()
     await stuck.wait_lost()
+
+
+async def test_serve_forever_serves_until_cancelled() -> None:
+    broker = Broker(port=0)
+    serving = asyncio.create_task(broker.serve_forever())
+    async with asyncio.timeout(EVENT_TIMEOUT):
+        while not broker.is_serving:
+            await asyncio.sleep(0.01)
+    async with Client(broker.host, broker.port):
+        pass
+    serving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await serving
+    assert not broker.is_serving
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(broker.host, broker.port)
