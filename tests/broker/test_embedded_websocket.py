@@ -145,12 +145,17 @@ UPGRADE = (
 async def test_the_inner_protocol_passes_flow_control_and_the_end_on() -> None:
     app = App()
     tracked: list[object] = []
+
+    def track(protocol: object) -> bool:
+        tracked.append(protocol)
+        return True
+
     inner = WebSocketServerProtocol(
         "/mqtt",
         lambda: app,
         handshake_timeout=10,
         max_frame=1 << 20,
-        track=lambda p: tracked.append(p) is None,
+        track=track,
         untrack=tracked.remove,
     )
     with pytest.raises(RuntimeError, match="no transport yet"):
@@ -165,7 +170,7 @@ async def test_the_inner_protocol_passes_flow_control_and_the_end_on() -> None:
     assert inner.app is app and inner.subprotocol == "mqttv3.1"
     outer = app.transport
     assert outer.get_extra_info("websocket_subprotocol") == "mqttv3.1"
-    assert outer.get_protocol() is app  # type: ignore[attr-defined]
+    assert outer.get_protocol() is app
     inner.pause_writing()
     inner.resume_writing()
     inner.eof_received()
