@@ -277,7 +277,9 @@ class Broker:
     ``logger``: where the broker logs (default ``logging.getLogger("asyncmqtt.broker")``).
     ``on_event``: called with each event of the core (``ClientConnected``,
     ``ConnectionRefused``, ``ClientDisconnected``, ``HookFailed``, ``MessageDropped``,
-    ``WillPublished``) as it happens; what it raises is logged and ignored. ``close_timeout``:
+    ``WillPublished``), in order, when the broker next flushes its output (the loop iteration
+    after the input that caused it at the latest); it runs on the loop, so it must not block;
+    what it raises is logged and ignored. ``close_timeout``:
     seconds the connections have to close cleanly when the broker stops before they are
     aborted (default 5; ``math.inf``: no limit).
 
@@ -342,7 +344,7 @@ class Broker:
         self._driver: BrokerDriver | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._unix_sockets: list[tuple[str, int, int]] = []  # (path, device, inode)
-        self._state = "new"  # -> "starting" -> "running" -> "closed"
+        self._state = "new"  # -> "starting" -> "running" -> "closing" -> "stopped" (-> "starting")
 
     @staticmethod
     def _simple_listeners(  # noqa: PLR0917  (Broker's own arguments, passed on)
@@ -445,18 +447,24 @@ class Broker:
         await self.close()
 
     async def start(self) -> None:
-        """Open the listeners and start serving. Raises ``RuntimeError`` when called twice or
-        after ``close``, and ``OSError`` when a listener cannot be opened (an address in use:
-        the listeners opened before it are closed again)."""
-        if self._state != "new":
+        """Open the listeners and start serving.
+
+        After ``close``, ``start`` serves again: on the same ports (a listener given port 0
+        keeps the port it got) and with what the broker kept in memory (persistent sessions,
+        their queued messages, retained messages), like a broker restarted with its
+        persistence. Raises ``RuntimeError`` when already started (or still closing), and
+        ``OSError`` when a listener cannot be opened (an address in use: the listeners opened
+        before it are closed again, and the broker stays stopped).
+        """
+        if self._state not in ("new", "stopped"):
             raise RuntimeError(f"the broker cannot start: it is {self._state}")
         self._state = "starting"
         self._driver = BrokerDriver(self._core, self._logger, self._on_event)
         try:
             bound = [await self._serve(spec) for spec in self._listeners]
         except BaseException:
-            self._state = "closed"
             await self._stop_servers()
+            self._state = "stopped"
             raise
         self._listeners = tuple(bound)
         self._state = "running"
@@ -468,22 +476,36 @@ class Broker:
         """Stop: close the listeners, end every connection (DISCONNECT 0x8B, Server shutting
         down, to MQTT 5 clients; wills are not published), wait for the transports to close
         (aborting them after ``close_timeout``), remove Unix socket files. Nothing is left
-        running. Does nothing when not running."""
+        running. Does nothing when not running.
+
+        What the broker keeps in memory stays (``start`` serves it again): sessions that
+        outlive their connection, their queued messages, retained messages.
+        """
         if self._state != "running":
             return
-        self._state = "closed"
+        self._state = "closing"
         for server in self._servers:
             server.close()
         driver = self._driver
         assert driver is not None
-        await driver.shutdown(self._close_timeout)
-        await self._stop_servers()
+        try:
+            await driver.shutdown(self._close_timeout)
+            await self._stop_servers()
+        finally:
+            self._state = "stopped"
         self._logger.info("broker stopped")
+
+    async def restart(self) -> None:
+        """``close``, then ``start``: every client is disconnected (DISCONNECT 0x8B) and may
+        come back, on the same ports, to the sessions and retained messages kept in memory.
+        Raises what ``start`` raises."""
+        await self.close()
+        await self.start()
 
     async def serve_forever(self) -> None:
         """Start if not started, then serve until cancelled; closes the broker on the way
         out."""
-        if self._state == "new":
+        if self._state in ("new", "stopped"):
             await self.start()
         try:
             await asyncio.get_running_loop().create_future()  # (until cancelled)

@@ -224,8 +224,8 @@ async def test_an_address_in_use_fails_start_and_leaves_nothing_open(broker: Bro
     with pytest.raises(OSError):
         await clash.start()
     assert not clash.is_serving
-    with pytest.raises(RuntimeError, match="cannot start"):
-        await clash.start()
+    with pytest.raises(OSError):
+        await clash.start()  # (it may be started again: the port is still taken)
     await clash.close()  # (nothing to do)
 
 

@@ -10,7 +10,7 @@ import gc
 from pathlib import Path
 
 import pytest
-from embedded_helpers import EVENT_TIMEOUT, CoreClient
+from embedded_helpers import EVENT_TIMEOUT, CoreClient, receive
 
 from asyncmqtt import Client, MqttError, ProtocolVersion
 from asyncmqtt.broker import Broker, Listener
@@ -52,8 +52,6 @@ async def test_shutdown_tells_mqtt5_clients_and_closes_the_rest(tmp_path: Path) 
     with pytest.raises(RuntimeError, match="not running"):
         broker.publish("t")
     await broker.close()  # again: nothing to do
-    with pytest.raises(RuntimeError, match="cannot start: it is closed"):
-        await broker.start()
 
 
 async def test_nothing_is_left_running() -> None:
@@ -106,3 +104,28 @@ async def test_serve_forever_serves_until_cancelled() -> None:
     assert not broker.is_serving
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection(broker.host, broker.port)
+
+
+async def test_a_restarted_broker_serves_what_it_kept_on_the_same_ports(tmp_path: Path) -> None:
+    broker = Broker(listeners=[Listener.tcp(port=0), Listener.unix(tmp_path / "s")])
+    async with broker:
+        port = broker.port
+        keeper = Client(broker.host, port, identifier="keeper", clean_session=False)
+        async with keeper:
+            await keeper.subscribe("kept", qos=1)
+        broker.publish("kept", "queued", qos=1)
+        broker.publish("status", "retained", retain=True)
+        async with Client(broker.host, port, identifier="reconnecting", reconnect=True) as other:
+            await broker.restart()
+            with pytest.raises(RuntimeError, match="cannot start: it is running"):
+                await broker.start()
+            assert broker.port == port and (tmp_path / "s").exists()
+            await other.connected()  # it came back by itself
+            await other.subscribe("status")
+            (retained,) = await receive(other, 1)
+        async with keeper:
+            assert keeper.session_present
+            (queued,) = await receive(keeper, 1)
+    assert (retained.payload, queued.payload) == (b"retained", b"queued")
+    async with broker:  # (and once more, with async with)
+        assert broker.port == port
