@@ -11,6 +11,7 @@ import asyncio
 import os
 import socket
 import ssl
+import sys
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,10 @@ def test_broker_arguments_are_checked() -> None:
     with pytest.raises(RuntimeError, match="no listener"):
         _ = Broker(listeners=[]).url
     assert "new" in repr(Broker(port=0))
+
+
+def test_a_websocket_listener_needs_the_websockets_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "websockets", None)
+    with pytest.raises(ImportError, match=r"pip install 'asyncmqtt\[websockets\]'"):
+        Listener.websocket(port=0)
+    assert Broker(port=0).listeners[0].transport == "tcp"  # (the rest needs no extra)
