@@ -22,6 +22,7 @@ from asyncmqtt.protocol.events import (
 )
 from asyncmqtt.protocol.packets import Subscription, WillMessage
 from asyncmqtt.protocol.properties import Properties
+from asyncmqtt.scram import ScramSha256Authenticator, ScramSha256Verifier
 
 V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
@@ -332,6 +333,28 @@ def test_enhanced_authentication_end_to_end() -> None:
     link.client.reauthenticate(now=network.now)
     network.pump()
     assert any(isinstance(e, Reauthenticated) for e in link.take_events())
+
+
+def test_scram_sha_256_through_the_broker_core() -> None:
+    """The shipped SCRAM pair over the real engines: connect, re-authenticate, a wrong
+    password refused with CONNACK 0x87, and a reconnect that runs a new exchange."""
+    verifier = ScramSha256Verifier({"alice": "secret"})
+    network = Network(enhanced_authentication=verifier)
+    client = ScramSha256Authenticator("alice", "secret")
+    link = network.connect(client_id="c", authenticator=client)
+    assert link.client.state is ConnectionState.CONNECTED
+    link.client.reauthenticate(now=network.now)
+    network.pump()
+    assert any(isinstance(e, Reauthenticated) for e in link.take_events())
+    network.cut(link)
+    again = network.connect(link.client)  # the same core, a new network connection
+    assert again.client.state is ConnectionState.CONNECTED
+    wrong = network.connect(
+        client_id="w", authenticator=ScramSha256Authenticator("alice", "not the password")
+    )
+    [ended] = [e for e in wrong.take_events() if isinstance(e, Disconnected)]
+    assert isinstance(ended.error, MqttCodeError)
+    assert ended.reason_code == 0x87
 
 
 def test_a_redirect_reaches_the_client() -> None:

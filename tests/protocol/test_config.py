@@ -94,21 +94,50 @@ def test_first_only_means_clean_every_time_in_311() -> None:
     assert not ClientConfig(clean_start=True).resumes_after_first
 
 
+class Method:
+    def __init__(self, method: object = "SCRAM-SHA-256") -> None:
+        self.method = method
+
+    def initial_data(self) -> bytes | None:
+        return None
+
+    def challenge(self, data: bytes | None) -> bytes | None:
+        return None
+
+    def complete(self, data: bytes | None) -> None:
+        return None
+
+
 def test_enhanced_authentication_cannot_be_left_out_for_311() -> None:
-    class Method:
-        method = "SCRAM-SHA-256"
+    with pytest.raises(ValueError, match=r"enhanced authentication need MQTT 5\.0"):
+        ClientConfig(authenticator=Method()).for_version(V311)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", [None, "", b"SCRAM"])
+def test_an_authenticator_needs_a_method_name(method: object) -> None:
+    with pytest.raises(TypeError, match=r"has method="):
+        ClientConfig(authenticator=Method(method))  # type: ignore[arg-type]
+
+
+def test_an_authenticator_needs_its_three_methods() -> None:
+    class Partial:
+        method = "TEST"
 
         def initial_data(self) -> bytes | None:
             return None
 
-        def challenge(self, data: bytes | None) -> bytes | None:
-            return None
+        challenge = None
 
-        def complete(self, data: bytes | None) -> None:
-            return None
+    with pytest.raises(TypeError, match=r"has no method challenge\(\)"):
+        ClientConfig(authenticator=Partial())  # type: ignore[arg-type]
 
-    with pytest.raises(ValueError, match=r"enhanced authentication need MQTT 5\.0"):
-        ClientConfig(authenticator=Method()).for_version(V311)
+
+def test_a_method_name_mqtt_cannot_carry_fails_when_configured() -> None:
+    with pytest.raises(ValueError, match=r"authentication_method=.*U\+0000"):
+        ClientConfig(authenticator=Method("SCRAM\x00"))  # type: ignore[arg-type]
+    config = ClientConfig(authenticator=Method(), receive_maximum=10)  # type: ignore[arg-type]
+    # (The method is not part of the stored CONNECT: each connection asks the authenticator.)
+    assert config.connect_packet.properties == Properties(receive_maximum=10)
 
 
 def test_replace_properties_changes_and_removes_values() -> None:

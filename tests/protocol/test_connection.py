@@ -1214,6 +1214,69 @@ def test_auth_after_connack_without_reauthentication_is_a_protocol_error() -> No
     assert isinstance(event, Disconnected)
 
 
+def test_one_reauthentication_at_a_time() -> None:
+    auth = Scripted([])
+    conn = ClientConnection(authenticator=auth)
+    broker = FakeBroker(conn)
+    broker.connect(properties=Properties(authentication_method="TEST", authentication_data=b"ok"))
+    conn.reauthenticate(1.0)
+    broker.received()
+    with pytest.raises(MqttError, match="re-authentication is under way"):
+        conn.reauthenticate(2.0)
+    assert conn.data_to_send() == b""
+    [event] = broker.send(_auth(AuthReasonCode.SUCCESS, b"ok"))
+    assert isinstance(event, Reauthenticated)
+    conn.reauthenticate(3.0)  # the next one may start
+    assert broker.received() == [_auth(AuthReasonCode.RE_AUTHENTICATE, b"hello")]
+
+
+class Failing(Scripted):
+    """An authenticator whose ``initial_data`` raises while ``failing`` is set."""
+
+    failing = True
+
+    def initial_data(self) -> bytes | None:
+        if self.failing:
+            raise RuntimeError("no token")
+        return b"hello"
+
+
+def test_initial_data_raising_leaves_the_connection_as_it_was() -> None:
+    auth = Failing([])
+    conn = ClientConnection(authenticator=auth)
+    with pytest.raises(RuntimeError, match="no token"):
+        conn.connect(0.0)
+    assert conn.state is ConnectionState.IDLE
+    assert conn.number == 0
+    assert conn.data_to_send() == b""
+    auth.failing = False
+    broker = FakeBroker(conn)
+    broker.connect(properties=Properties(authentication_method="TEST", authentication_data=b"ok"))
+    auth.failing = True
+    with pytest.raises(RuntimeError, match="no token"):
+        conn.reauthenticate(1.0)
+    assert conn.data_to_send() == b""
+    auth.failing = False
+    conn.reauthenticate(2.0)  # (the failed call did not leave an exchange under way)
+    assert broker.received() == [_auth(AuthReasonCode.RE_AUTHENTICATE, b"hello")]
+
+
+@pytest.mark.parametrize("method", [None, "OTHER"])
+def test_a_successful_connack_must_name_the_same_method(method: str | None) -> None:
+    auth = Scripted([])
+    conn = ClientConnection(authenticator=auth)
+    broker = FakeBroker(conn)
+    conn.connect(0.0)
+    broker.received()
+    [event] = broker.send(
+        ConnAck(False, 0, Properties(authentication_method=method, authentication_data=b"ok"))
+    )
+    assert isinstance(event, Disconnected)
+    assert isinstance(event.error, ProtocolViolationError)
+    assert "MQTT-4.12.0-5" in str(event.error)
+    assert auth.completed == []  # (the authenticator was not asked)
+
+
 def test_reauthenticate_needs_an_authenticator() -> None:
     conn, _ = connected()
     with pytest.raises(ValueError, match="authenticator"):

@@ -57,6 +57,12 @@ class Authenticator(Protocol):
     as ``ClientConfig(authenticator=...)``; it needs MQTT 5.0. The engine calls it from the
     command or input that needs it (``connect``, ``reauthenticate``, ``receive_data``), so its
     methods must not block.
+
+    One object serves every exchange of a client session, one exchange at a time: each
+    ``connect`` (every reconnect included) and each ``reauthenticate`` starts a new one with
+    ``initial_data``, which must therefore forget whatever an earlier exchange left behind (a
+    lost connection can cut one short halfway). Give each client its own authenticator.
+    ``asyncmqtt.ScramSha256Authenticator`` is a complete example.
     """
 
     @property
@@ -66,9 +72,11 @@ class Authenticator(Protocol):
         ...
 
     def initial_data(self) -> bytes | None:
-        """The Authentication Data of the client's first message: that of CONNECT (once per
-        ``connect``) or of the AUTH 0x19 that starts a re-authentication (``reauthenticate``);
-        None sends none. What it raises propagates out of that command."""
+        """Start a new exchange, and return the Authentication Data of the client's first
+        message: that of CONNECT (once per ``connect``) or of the AUTH 0x19 that starts a
+        re-authentication (``reauthenticate``); None sends none. State kept from an earlier
+        exchange must be dropped here. What it raises propagates out of that command, which
+        then changes nothing."""
         ...
 
     def challenge(self, data: bytes | None) -> bytes | None:
@@ -255,6 +263,7 @@ class ClientConfig:
                 raise ValueError(f"give {name} as a parameter of its own, not a CONNECT property")
         if (properties or self.authenticator is not None) and not v5:
             raise ValueError("CONNECT properties and enhanced authentication need MQTT 5.0")
+        method = None if self.authenticator is None else _check_authenticator(self.authenticator)
         if not v5 and (self.receive_maximum != 65535 or self.topic_alias_maximum):
             raise ValueError("receive_maximum and topic_alias_maximum need MQTT 5.0")
         if self.will is not None:
@@ -270,7 +279,13 @@ class ClientConfig:
             protocol_version=version,
             properties=self._connect_properties() if v5 else properties,
         )
-        encode(packet, version)
+        # (Encoded with the authenticator's method: a name MQTT cannot carry fails now.)
+        trial = packet
+        if method is not None:
+            trial = packet._replace(
+                properties=replace_properties(packet.properties, authentication_method=method)
+            )
+        encode(trial, version)
         object.__setattr__(self, "connect_packet", packet)
 
     @property
@@ -318,6 +333,23 @@ class ClientConfig:
         if self.topic_alias_maximum:
             extra["topic_alias_maximum"] = self.topic_alias_maximum
         return replace_properties(self.properties, **extra) if extra else self.properties
+
+
+def _check_authenticator(authenticator: object) -> str:
+    """The method of ``authenticator``, once it is known to have an ``Authenticator``'s members."""
+    method = getattr(authenticator, "method", None)
+    if not isinstance(method, str) or not method:
+        raise TypeError(
+            "authenticator must be an Authenticator, whose method is its Authentication Method's "
+            f"name (a non-empty str): {authenticator!r} has method={method!r}"
+        )
+    for name in ("initial_data", "challenge", "complete"):
+        if not callable(getattr(authenticator, name, None)):
+            raise TypeError(
+                f"authenticator must be an Authenticator (method, initial_data, challenge, "
+                f"complete): {authenticator!r} has no method {name}()"
+            )
+    return method
 
 
 def replace_properties(properties: Properties, **changes: object) -> Properties:

@@ -370,6 +370,10 @@ class ClientConnection:
         """
         if self.state in (ConnectionState.CONNECTING, ConnectionState.CONNECTED):
             raise MqttError(f"connect() while {self.state.value}: the connection is in use")
+        config = self.config
+        authenticator = config.authenticator
+        # (Asked first: what it raises leaves the connection as it was.)
+        auth_data = None if authenticator is None else authenticator.initial_data()
         self.state = ConnectionState.CONNECTING
         session = self.session
         session.connections += 1
@@ -392,15 +396,13 @@ class ClientConnection:
         self._last_received = now
         self._reauthenticating = False
         self._drop_waiting_resends()
-        config = self.config
         packet = config.connect_packet
-        authenticator = config.authenticator
         if authenticator is not None:
             packet = packet._replace(
                 properties=replace_properties(
                     packet.properties,
                     authentication_method=authenticator.method,
-                    authentication_data=authenticator.initial_data(),
+                    authentication_data=auth_data,
                 )
             )
         if self.client_id != packet.client_id:  # the broker assigned one, or a store held one
@@ -749,22 +751,28 @@ class ClientConnection:
         """Start an MQTT 5 re-authentication with the configured authenticator (AUTH 0x19).
 
         ``now``: the current time (seconds, the connection's clock). ``Reauthenticated``
-        reports success; a rejection ends the connection (``Disconnected``). Raises
-        ``MqttError`` while not connected and ``ValueError`` without an authenticator; what
-        the authenticator's ``initial_data`` raises propagates.
+        reports success; a rejection ends the connection (``Disconnected``: the broker's
+        DISCONNECT, or ours with 0x87 when the authenticator rejected the broker). Raises
+        ``MqttError`` while not connected or while a re-authentication is under way (MQTT
+        allows one exchange at a time, and none can be abandoned), ``ValueError`` without an
+        authenticator; what the authenticator's ``initial_data`` raises propagates, with
+        nothing sent.
         """
         self._require_connected("reauthenticate")
         authenticator = self.config.authenticator
         if authenticator is None:
             raise ValueError("re-authentication needs an authenticator")
+        if self._reauthenticating:
+            raise MqttError(
+                "cannot reauthenticate while a re-authentication is under way: wait for its "
+                "end (Reauthenticated, or Disconnected)"
+            )
+        data = authenticator.initial_data()
         self._reauthenticating = True
         self._send(
             Auth(
                 AuthReasonCode.RE_AUTHENTICATE,
-                Properties(
-                    authentication_method=authenticator.method,
-                    authentication_data=authenticator.initial_data(),
-                ),
+                Properties(authentication_method=authenticator.method, authentication_data=data),
             ),
             now,
         )
@@ -957,6 +965,12 @@ class ClientConnection:
         props = packet.properties
         authenticator = self.config.authenticator
         if authenticator is not None:
+            if props.authentication_method != authenticator.method:
+                raise ProtocolViolationError(
+                    "the broker accepted the connection with Authentication Method "
+                    f"{props.authentication_method!r}, not {authenticator.method!r} as CONNECT "
+                    "asked (a successful CONNACK must name the same method, MQTT-4.12.0-5)"
+                )
             try:
                 authenticator.complete(props.authentication_data)
             except ValueError as error:
