@@ -43,6 +43,12 @@ PUBLIC_MODULES = (
     "asyncmqtt.protocol.topics",
     "asyncmqtt.protocol.enums",
     "asyncmqtt.otel",
+    "asyncmqtt.broker",
+    "asyncmqtt.protocol.broker",
+    "asyncmqtt.protocol.broker_config",
+    "asyncmqtt.protocol.server",
+    "asyncmqtt.protocol.server_session",
+    "asyncmqtt.protocol.timers",
 )
 MODULES: dict[str, ModuleType] = {
     name: importlib.import_module(name) for name in ("asyncmqtt", *PUBLIC_MODULES)
