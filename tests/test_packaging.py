@@ -104,3 +104,13 @@ def test_the_wheel_works_in_a_fresh_environment_without_extras(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [VERSION, "smoke/test", "round", "trip"]
+    # The console script is installed too, and works without extras.
+    command = [str(venv / "bin" / "asyncmqtt")]
+    where = ["-h", mosquitto.host, "-p", str(mosquitto.port), "-t", f"smoke/cli/{tmp_path.name}"]
+    for argv in (["pub", "-m", "from the console script", "-r", "-q", "1"], ["sub", "-C", "1"]):
+        done = subprocess.run(
+            [*command, *argv, *where], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == "from the console script\n"
+    subprocess.run([*command, "pub", "-n", "-r", *where], check=True, timeout=60)
