@@ -31,7 +31,7 @@ from ._checks import (
 )
 from ._reconnect import Reconnect
 from .protocol.checks import check_bool, check_int, check_str
-from .protocol.config import ClientConfig, SessionLostPolicy
+from .protocol.config import Authenticator, ClientConfig, SessionLostPolicy
 from .protocol.enums import PacketType, ProtocolVersion
 from .protocol.properties import Properties
 from .store import MemoryStore, SessionStore
@@ -113,6 +113,7 @@ class ClientOptions:
         offline_qos0: Literal["queue", "raise"],
         session_store: SessionStore | None,
         manual_ack: bool,
+        authenticator: Authenticator | None = None,
     ) -> ClientOptions:
         seconds = check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
         if tls_insecure is not None:
@@ -135,6 +136,11 @@ class ClientOptions:
         if message_retry_set is not None:  # (asyncio-mqtt 0.x; MQTT 5 has no retries)
             check_timeout("message_retry_set", message_retry_set)
         requested = check_protocol(protocol)
+        if authenticator is not None and requested not in (None, _V5):
+            raise ValueError(
+                f"authenticator (MQTT 5 enhanced authentication) needs MQTT 5.0, not "
+                f"{version_text(requested)}: leave protocol out, or give ProtocolVersion.V5"
+            )
         policy = _reconnect_policy(reconnect)
         store = _session_store(session_store)
         if offline_qos0 not in ("queue", "raise"):
@@ -157,10 +163,12 @@ class ClientOptions:
             # A reconnect the application does not see, or a session from a store, must find
             # the subscriptions again by itself when the broker lost them.
             restore_subscriptions=policy is not None or store.durable,
+            authenticator=authenticator,
         )
         return cls(
             config=config,
-            negotiate=requested is None,
+            # (No 3.1.1 fallback with an authenticator: it would connect unauthenticated.)
+            negotiate=requested is None and authenticator is None,
             transport=transport_settings,
             timeout=seconds,
             logger=check_logger(logger),
@@ -196,6 +204,7 @@ def _core_config(
     session_lost_policy: SessionLostPolicy,
     queue_qos0_offline: bool,
     restore_subscriptions: bool,
+    authenticator: Authenticator | None = None,
 ) -> ClientConfig:
     """The protocol core's configuration for ``version``, from the Client's arguments."""
     if will is not None and not isinstance(will, Will):
@@ -240,6 +249,7 @@ def _core_config(
         manual_ack=True,  # the message streams acknowledge what they deliver (messages.py)
         queue_qos0_offline=queue_qos0_offline,
         restore_subscriptions=restore_subscriptions,
+        authenticator=authenticator,
     )
     return config if version is _V5 else config.for_version(version)
 

@@ -224,7 +224,7 @@ class Supervisor:
             return error.rc in _FINAL_CODES[self.config.protocol_version]
         cause = error.__cause__
         while cause is not None:
-            if isinstance(cause, ssl.SSLCertVerificationError):
+            if isinstance(cause, ssl.SSLCertVerificationError) or _authenticator_said_no(cause):
                 return True
             cause = cause.__cause__ or cause.__context__
         return False
@@ -394,12 +394,17 @@ class Supervisor:
                 link.lost_error, ssl.SSLError
             ):
                 fallback = False  # not MQTT, or TLS refused: MQTT 3.1.1 cannot fare better
+        authenticator = self.config.authenticator
         if refused:
             assert code is not None
             message = (
                 f"the broker at {address} refused the connection: "
                 f"{_connack_code_text(code, version)}"
             )
+            if authenticator is not None and code in _AUTHENTICATION_CODES:
+                message += _AUTHENTICATION_CODES[code].format(method=authenticator.method)
+        elif _authenticator_said_no(error):
+            message = f"enhanced authentication with the broker at {address} failed: {error}"
         elif isinstance(error, ConnectionLostError):
             message = f"the broker at {address} closed the connection before CONNACK"
         else:
@@ -410,6 +415,8 @@ class Supervisor:
                 f"the broker at {address} does not speak MQTT 5.0: it answered with an MQTT "
                 "3.1.x CONNACK refusing the protocol version (return code 1)"
             )
+            if authenticator is not None:
+                message += "; enhanced authentication (the authenticator) needs MQTT 5.0"
             hint = None
         if hint is not None and link is not None and looks_like_another_protocol(link.first_bytes):
             # Not MQTT at all: what the decoder made of it ("malformed PUBACK") stays the cause.
@@ -423,6 +430,24 @@ class Supervisor:
         if fallback:
             return _ProtocolRefused(message, failure)
         return failure
+
+
+# What a refusal means for a client that authenticated with an authenticator.
+_AUTHENTICATION_CODES: Final[dict[int, str]] = {
+    ConnAckReasonCode.NOT_AUTHORIZED: (
+        " (enhanced authentication with method {method!r}: the broker did not accept the "
+        "credentials)"
+    ),
+    ConnAckReasonCode.BAD_AUTHENTICATION_METHOD: (
+        " (the broker does not support the Authentication Method {method!r})"
+    ),
+}
+
+
+def _authenticator_said_no(error: BaseException | None) -> bool:
+    """Whether ``error`` is the engine's report that our authenticator rejected the broker
+    (the only ``ProtocolError`` with 0x87 Not authorized that it raises)."""
+    return type(error) is ProtocolError and error.reason_code == 0x87
 
 
 class _ProtocolRefused(Exception):

@@ -52,6 +52,7 @@ from ._checks import Logger, check_queue_maxsize, check_timeout
 from ._deadlines import Deadlines
 from ._link import Link
 from ._options import ClientOptions, version_text
+from ._reauthentication import Reauthentication
 from ._reconnect import Reconnect
 from ._stats import ClientStats
 from ._supervisor import Supervisor
@@ -76,7 +77,7 @@ from .messages import (
     UnfilteredStream,
 )
 from .protocol.checks import check_bool, check_qos
-from .protocol.config import SessionLostPolicy
+from .protocol.config import Authenticator, SessionLostPolicy
 from .protocol.connection import ClientConnection, ConnectionState
 from .protocol.enums import PacketType, ProtocolVersion
 from .protocol.events import (
@@ -86,6 +87,7 @@ from .protocol.events import (
     MessageReceived,
     PublishCompleted,
     PublishFailed,
+    Reauthenticated,
     ServerSettings,
     SubscribeCompleted,
     SubscriptionsRestored,
@@ -188,6 +190,10 @@ class Client:
     * ``session_lost_policy``: what happens to QoS 1/2 messages in flight when the broker lost
       the session (``SessionLostPolicy.RESEND``, the default, or ``FAIL``). See Persistent
       sessions.
+    * ``authenticator``: MQTT 5 enhanced authentication, an ``Authenticator`` such as
+      ``ScramSha256Authenticator``: every connection (each reconnect too) runs a new
+      exchange, and ``reauthenticate()`` runs one on the live connection. It needs MQTT 5.0
+      (``ValueError`` with ``protocol`` 3.1.x; no fallback to 3.1.1). See Authentication.
     * ``logger``: where the client logs (default ``logging.getLogger("asyncmqtt")``).
     * ``message_retry_set``: accepted for asyncio-mqtt 0.x code; it has no effect.
     """
@@ -206,6 +212,7 @@ class Client:
         "_logger",
         "_make_message",
         "_options",
+        "_reauthentication",
         "_room_waiters",
         "_router",
         "_semaphore",
@@ -260,6 +267,7 @@ class Client:
         offline_qos0: Literal["queue", "raise"] = "queue",
         session_store: SessionStore | None = None,
         manual_ack: bool = False,
+        authenticator: Authenticator | None = None,
     ) -> None:
         options = ClientOptions.from_arguments(
             hostname=hostname,
@@ -297,6 +305,7 @@ class Client:
             offline_qos0=offline_qos0,
             session_store=session_store,
             manual_ack=manual_ack,
+            authenticator=authenticator,
         )
         self._options = options
         #: Seconds the client's calls wait by default (and connecting takes at most); None:
@@ -338,6 +347,7 @@ class Client:
         # An observer of publishes and received messages (asyncmqtt.otel installs one).
         self._telemetry: Telemetry | None = None
         self._subscription_counts: dict[str, int] = {}
+        self._reauthentication = Reauthentication()
 
     # ------------------------------------------------------------------ read-only state
 
@@ -569,7 +579,11 @@ class Client:
             self._wake_connected()
         elif isinstance(event, SubscriptionsRestored):
             self._report_restored(event)
+        elif isinstance(event, Reauthenticated):
+            self._reauthentication.ended(event)
+            self._logger.info("re-authenticated with the broker at %s", self._options.address)
         elif isinstance(event, Disconnected):
+            self._reauthentication.ended(event)
             if not self._supervisor.connection_event(event):  # (else: the attempt reports it)
                 self._on_disconnected(event)
         else:
@@ -1116,6 +1130,55 @@ class Client:
                 properties=event.properties,
             )
         return codes
+
+    # ------------------------------------------------------------------ authentication
+
+    async def reauthenticate(self, *, timeout: float | None = None) -> None:
+        """Authenticate again on the live connection (MQTT 5 re-authentication).
+
+        The client's ``authenticator`` runs a new exchange (AUTH 0x19, the broker's
+        challenges, its AUTH 0x00); this returns when the broker accepted it. Meanwhile the
+        connection carries on as before, under the previous authentication. ``timeout``:
+        seconds to wait (default: the client's).
+
+        One exchange runs at a time: a call made while another's is under way waits for that
+        one to end, then starts its own. While the client reconnects, the call waits for the
+        connection (whose CONNECT runs an exchange of its own), then starts one.
+
+        Raises ``ValueError`` without an ``authenticator``; ``MqttCodeError`` when the broker
+        refused (it then disconnects: ``rc`` is its DISCONNECT reason code, such as 0x87 Not
+        authorized); ``MqttError`` when the authenticator rejected the broker (the client then
+        closes the connection with 0x87) or the connection ended first; ``MqttTimeoutError``
+        when the broker did not finish in time (the exchange stays under way: MQTT cannot
+        abandon one, and the next call waits for it); ``MqttError`` when not connected and not
+        reconnecting. What the authenticator's ``initial_data`` raises propagates, with
+        nothing sent. See the guide Authentication.
+        """
+        if self._options.config.authenticator is None:
+            raise ValueError(
+                "reauthenticate() needs an authenticator: give Client(authenticator=...)"
+            )
+        seconds = self._seconds(timeout)
+        self._require_link("reauthenticate")
+        try:
+            await self._reauthentication.run(
+                self._start_reauthentication,
+                lambda: self._wait_connected("reauthenticate"),
+                seconds,
+            )
+        except MqttError:
+            if not self._connected:  # (the caller was told how the connection ended)
+                self._mark_reported()
+            raise
+
+    def _start_reauthentication(self) -> bool:
+        """Send AUTH 0x19 on the live connection; False when there is none."""
+        link = self._link
+        if link is None or not self._connected:
+            return False
+        link.conn.reauthenticate(link.now())
+        link.flush()
+        return True
 
     async def _call(
         self,
