@@ -49,6 +49,7 @@ PUBLIC_MODULES = (
     "asyncmqtt.protocol.server",
     "asyncmqtt.protocol.server_session",
     "asyncmqtt.protocol.timers",
+    "asyncmqtt.router",
 )
 MODULES: dict[str, ModuleType] = {
     name: importlib.import_module(name) for name in ("asyncmqtt", *PUBLIC_MODULES)

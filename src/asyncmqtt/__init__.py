@@ -41,6 +41,7 @@ from .protocol.enums import (
 )
 from .protocol.events import ServerSettings
 from .protocol.properties import Properties
+from .router import Router
 from .store import MemoryStore, SessionStore, SQLiteStore, StoreError, StoreInUseError
 from .topics import Topic, TopicLike, Wildcard, WildcardLike
 from .types import (
@@ -79,6 +80,7 @@ __all__ = (
     "QoS",
     "Reconnect",
     "RetainHandling",
+    "Router",
     "ServerSettings",
     "SessionLostError",
     "SessionLostPolicy",

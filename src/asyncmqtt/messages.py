@@ -176,6 +176,13 @@ class Message:
         self._acked = True
         acker(self)
 
+    @property
+    def awaiting_ack(self) -> bool:
+        """True while this message waits for its ``ack()``: a QoS 1/2 message of a client with
+        ``manual_ack=True`` that is not acknowledged yet. False for every other message, so
+        ``if message.awaiting_ack: await message.ack()`` is always safe."""
+        return self._acker is not None and self.qos > 0 and not self._acked
+
     def with_str_topic(self) -> Message:
         """This message as the asyncio-mqtt 0.x streams deliver it: its topic a ``str``."""
         copy = _new_message(Message)

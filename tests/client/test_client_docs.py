@@ -15,6 +15,7 @@ GUIDES = [
     "publishing.md",
     "subscribing.md",
     "filtered-streams.md",
+    "routing.md",
     "sharing-the-connection.md",
     "web-frameworks.md",
     "reconnecting.md",

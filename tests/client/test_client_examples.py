@@ -68,6 +68,20 @@ def test_filtered_streams(make_mosquitto: MosquittoFactory) -> None:
     assert lines[3:] == ["[alert] drill"]
 
 
+def test_router(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    output = run_program(EXAMPLES / "router.py", example_env(broker))
+    assert output.splitlines() == [
+        "routing home/+/temperature, home/+/+/battery, logs/#, home/control",
+        "kitchen: 21.5 °C",
+        "door in the hall: battery low (12 %)",
+        "log heating/boiler: burner on",
+    ]
+    # One SUBSCRIBE for the four routes, one UNSUBSCRIBE when the router stopped.
+    log = broker.wait_for_log("Received DISCONNECT")
+    assert log.count("Received SUBSCRIBE") == 1 and log.count("Received UNSUBSCRIBE") == 1
+
+
 def test_sharing_the_connection(make_mosquitto: MosquittoFactory) -> None:
     broker = make_mosquitto()
     assert run_program(EXAMPLES / "sharing_the_connection.py", example_env(broker)) == ""

@@ -19,6 +19,8 @@ from asyncmqtt import (
     SubscribeOptions,
     Topic,
 )
+from asyncmqtt.messages import MessageFactory
+from asyncmqtt.protocol.packets import Publish
 
 if TYPE_CHECKING:
     from conftest import MosquittoFactory
@@ -389,6 +391,18 @@ async def test_message_type() -> None:
     assert message.properties is not None and not message.properties
     assert Message("a", None, 0, False, 3) < message
     assert "a/b" in repr(message) and "4 bytes" in repr(message)
+
+
+async def test_awaiting_ack_is_true_until_a_manual_ack_message_is_acknowledged() -> None:
+    acked: list[int] = []
+    make = MessageFactory(lambda message: acked.append(message.mid))
+    message = make(Publish("a", b"", 1, packet_id=5), 1)
+    assert message.awaiting_ack
+    await message.ack()
+    assert not message.awaiting_ack and acked == [5]
+    assert not make(Publish("a", b"", 0), 1).awaiting_ack  # QoS 0: nothing to acknowledge
+    assert not MessageFactory()(Publish("a", b"", 1, packet_id=6), 1).awaiting_ack  # auto
+    assert not Message("a", None, 1, False, 7).awaiting_ack  # made by hand
 
 
 async def test_seed_listening_without_blocking(mosquitto: Mosquitto, topic: str) -> None:
