@@ -29,7 +29,7 @@ from asyncmqtt.protocol.packets import (
     Subscription,
 )
 from asyncmqtt.protocol.properties import Properties
-from asyncmqtt.protocol.session import PublishHandle, Session
+from asyncmqtt.protocol.session import PublishHandle, Session, SubscriptionRemoved
 
 PERSISTENT = ClientConfig(
     client_id="c", clean_start=False, properties=Properties(session_expiry_interval=60)
@@ -368,6 +368,24 @@ def test_acknowledge_first_acknowledges_the_oldest_in_one_call() -> None:
     assert broker.received() == [PubAck(3), PubAck(4)]
 
 
+def test_acknowledge_first_counts_past_messages_acknowledged_out_of_order() -> None:
+    conn, broker = manual()
+    broker.send(
+        Publish("a", b"1", 1, packet_id=1),
+        Publish("response", b"r", 2, packet_id=2),  # taken at once by the driver
+        Publish("a", b"3", 1, packet_id=3),
+        Publish("response", b"r", 1, packet_id=4),
+        Publish("a", b"5", 1, packet_id=5),
+    )
+    conn.acknowledge(2, 2, conn.number, 2.0)
+    conn.acknowledge(4, 1, conn.number, 2.0)
+    assert broker.received() == []  # held back behind message 1
+    conn.acknowledge_first(2, 3.0)  # messages 1 and 3, not the early ones
+    assert broker.received() == [PubAck(1), PubRec(2), PubAck(3), PubAck(4)]
+    conn.acknowledge_first(1, 4.0)
+    assert broker.received() == [PubAck(5)]
+
+
 def test_acknowledge_first_on_an_ended_connection_sends_nothing() -> None:
     conn, broker = manual()
     broker.send(Publish("a", b"1", 1, packet_id=1))
@@ -455,6 +473,23 @@ def test_subscriptions_are_restored_when_the_broker_lost_the_session() -> None:
         SubscriptionsRestored(("c",)),
     ]
     assert set(again.session.subscriptions) == {"a/#", "c"}  # "b" refused: no longer held
+
+
+def test_without_restoring_a_lost_session_holds_no_subscriptions() -> None:
+    conn, broker = connected(client_id="c", clean_start=False)
+    conn.session.recording = True
+    packet_id = conn.subscribe([Subscription("a/#", 1), Subscription("b", 2)], now=1.0)
+    broker.send(SubAck(packet_id, (1, 2)))
+    kept, _broker, _events = handover(conn, session_present=True)
+    assert set(kept.session.subscriptions) == {"a/#", "b"}
+    kept.session.take_records()
+    again, broker, _events = handover(kept, session_present=False)
+    assert broker.received() == []  # nothing subscribed again
+    assert again.session.subscriptions == {}
+    assert again.session.take_records()[-2:] == [
+        SubscriptionRemoved("a/#"),
+        SubscriptionRemoved("b"),
+    ]
 
 
 def test_subscriptions_are_not_restored_when_the_broker_kept_them() -> None:

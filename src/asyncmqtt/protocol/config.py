@@ -221,7 +221,8 @@ class ClientConfig:
     ones always do), in memory only. False (the default): it raises ``MqttError``."""
     restore_subscriptions: bool = False
     """True: when the broker comes back without the session, subscribe again to what the
-    session held (``SubscriptionsRestored`` reports it). Default False."""
+    session held (``SubscriptionsRestored`` reports it). False (the default): the session
+    forgets them, as the broker did (``Session.subscriptions`` is then empty)."""
     # Encoded once here, so that a bad field fails now.
     connect_packet: Connect = field(init=False, repr=False, compare=False)
     """The CONNECT packet these settings make (not a parameter), without the authentication

@@ -668,23 +668,28 @@ class ClientConnection:
         batch, instead of ``acknowledge`` per message.
 
         ``count`` must not exceed the messages received and not yet acknowledged (this is not
-        checked: it is the driver's hot path); ``now``: the current time (seconds, the
-        connection's clock). Does nothing unless connected: the broker sends them again, if it
-        kept the session.
+        checked: it is the driver's hot path), and does not count the messages acknowledged
+        meanwhile with ``acknowledge`` (a driver may take some messages out of order, such as
+        responses to its requests): those go as soon as every message before them has gone.
+        ``now``: the current time (seconds, the connection's clock). Does nothing unless
+        connected: the broker sends them again, if it kept the session.
         """
         if self.state is not ConnectionState.CONNECTED:
             return  # (the broker resends them, if it kept the session)
         unacked = self._unacked
         out = self._out
+        acked = self._acked
         for _ in range(count):
             packet_id, qos = unacked.popleft()
             if qos == 1:
                 out.append(_PUBACK + packet_id.to_bytes(2))
             else:
                 self._send_ack(packet_id, 2)
+            if acked:
+                # Messages acknowledged early (``acknowledge``) that are now the oldest go
+                # too, so that ``count`` goes on counting only the messages it means.
+                self._flush_acks(now)
         self._last_sent = now
-        if self._acked:
-            self._flush_acks(now)
 
     def _flush_acks(self, now: float) -> None:
         unacked, acked = self._unacked, self._acked
@@ -1012,8 +1017,12 @@ class ClientConnection:
             self._resume_session(now)
         else:
             self._restart_session(now)
-            if self.config.restore_subscriptions and self.session.subscriptions:
-                self._restore_subscriptions(now)
+            if session.subscriptions:
+                if self.config.restore_subscriptions:
+                    self._restore_subscriptions(now)
+                else:  # the broker holds none of them now: neither does the session
+                    for topic_filter in list(session.subscriptions):
+                        session.subscription_removed(topic_filter)
         self._events.append(Connected(self.server, packet))
         self._flush_pending(now)
 

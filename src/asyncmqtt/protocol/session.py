@@ -285,7 +285,8 @@ class Session:
         has been acknowledged since]. In memory only."""
         self.subscriptions: dict[str, SubscriptionAdded] = {}
         """The subscriptions the broker granted, by topic filter, in the order they were
-        added."""
+        added, as long as the broker holds them (a broker that lost the session holds none:
+        they are made again, with ``ClientConfig.restore_subscriptions``, or forgotten)."""
         self.recording = recording
         """Whether changes are appended to ``records``."""
         self.records: list[SessionRecord] = []
