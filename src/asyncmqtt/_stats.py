@@ -29,7 +29,9 @@ class ClientStats:
       ``connections - 1`` reconnections; ``connection_losses``: established connections that
       ended other than by leaving the client's ``async with`` block;
     * ``messages_discarded``: messages no stream wanted, by the documented policy of the
-      asyncio-mqtt 0.x streams (each also logged).
+      asyncio-mqtt 0.x streams (each also logged);
+    * ``responses_discarded``: messages on the response topic of ``client.request`` that no
+      request waited for (late responses, duplicates, strangers; each also logged).
 
     Depths (read when asked): ``in_flight`` (QoS 1/2 publishes written and not yet
     acknowledged), ``queued_outgoing`` (publishes waiting to be written: for a slot under the
@@ -55,6 +57,7 @@ class ClientStats:
         "publishes_acknowledged",
         "publishes_failed",
         "publishes_refused",
+        "responses_discarded",
     )
 
     def __init__(
@@ -88,6 +91,11 @@ class ClientStats:
         self.messages_discarded = 0
         """Messages no stream wanted, discarded by the documented policy of the asyncio-mqtt
         0.x streams (each also logged; see the guide Filtered streams)."""
+        self.responses_discarded = 0
+        """Messages on the response topic of ``client.request`` that no request waited for:
+        responses that came after their request timed out or was cancelled, duplicates, and
+        messages that are not responses to this client (each also logged; see the guide
+        Request/response)."""
         self._session_depths = session_depths
         self._incoming_depth = incoming_depth
 

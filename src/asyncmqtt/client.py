@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
@@ -54,6 +55,7 @@ from ._link import Link
 from ._options import ClientOptions, version_text
 from ._reauthentication import Reauthentication
 from ._reconnect import Reconnect
+from ._request_response import Requester, require_v5, response_to
 from ._stats import ClientStats
 from ._supervisor import Supervisor
 from ._telemetry import Telemetry, in_traced_publish
@@ -79,7 +81,7 @@ from .messages import (
 from .protocol.checks import check_bool, check_qos
 from .protocol.config import Authenticator, SessionLostPolicy
 from .protocol.connection import ClientConnection, ConnectionState
-from .protocol.enums import PacketType, ProtocolVersion
+from .protocol.enums import PacketType, ProtocolVersion, RetainHandling
 from .protocol.events import (
     Connected,
     Disconnected,
@@ -213,6 +215,7 @@ class Client:
         "_make_message",
         "_options",
         "_reauthentication",
+        "_requester",
         "_room_waiters",
         "_router",
         "_semaphore",
@@ -348,6 +351,7 @@ class Client:
         self._telemetry: Telemetry | None = None
         self._subscription_counts: dict[str, int] = {}
         self._reauthentication = Reauthentication()
+        self._requester: Requester | None = None  # made by the first request()
 
     # ------------------------------------------------------------------ read-only state
 
@@ -646,6 +650,8 @@ class Client:
     ) -> None:
         """The connection is over for good: streams end, waiting calls get ``event``."""
         self._get_router().connection_ended(reason, error)
+        if self._requester is not None:
+            self._requester.connection_ended(reason, error)
         # Publishes not yet written are withdrawn: their callers are told so and may retry.
         conn = self._supervisor.conn
         for handle in self._waiters.publishes:
@@ -697,7 +703,8 @@ class Client:
             conn.acknowledge_first(count, asyncio.get_running_loop().time())
 
     def _acknowledge(self, message: Message) -> None:
-        """The router delivered a message that came on an earlier network connection."""
+        """The router delivered a message that came on an earlier network connection, or
+        took one out of order (a response to ``request``): acknowledge that one alone."""
         conn = self._supervisor.conn
         if conn is not None:
             now = asyncio.get_running_loop().time()
@@ -1297,6 +1304,81 @@ class Client:
             counts=self._subscription_counts,
             logger=self._logger,
         )
+
+    # ------------------------------------------------------------------ request/response
+
+    async def request(
+        self,
+        topic: TopicLike,
+        payload: PayloadType = None,
+        *,
+        qos: int = 1,
+        timeout: float | None = None,
+        properties: Properties | None = None,
+    ) -> Message:
+        """Publish a request to ``topic`` and return the response (MQTT 5 request/response).
+
+        The request carries a Response Topic (the client's own, subscribed to on first use)
+        and a unique Correlation Data; the responder publishes its answer there with the same
+        correlation data (``respond`` does), and that message is returned. ``payload``,
+        ``qos`` (default 1) and ``properties`` (MQTT 5 PUBLISH properties, without
+        ``response_topic`` and ``correlation_data``, which are set here) are ``publish``'s.
+        ``timeout``: seconds for the whole request, from subscribing to the response
+        (default: the client's ``timeout``; ``math.inf``: no limit). Concurrent requests are
+        matched by their correlation data; responses never reach ``client.messages`` or any
+        other stream.
+
+        Raises ``MqttTimeoutError`` when no response came in time (one that comes later is
+        discarded, logged and counted in ``client.stats.responses_discarded``);
+        ``MqttCodeError`` when the broker refused the request or the response subscription,
+        or said that no subscription matches the request's topic (PUBACK 0x10, QoS 1/2:
+        nobody would respond); ``ValueError`` on MQTT 3.1.x and for bad arguments;
+        ``MqttError`` when the connection ends for good before the response. See the guide
+        Request/response.
+        """
+        require_v5(self.protocol, "request()")
+        return await self._get_requester().request(
+            topic, payload, qos=qos, timeout=self._seconds(timeout), properties=properties
+        )
+
+    async def respond(
+        self,
+        request: Message,
+        payload: PayloadType = None,
+        *,
+        qos: int = 1,
+        properties: Properties | None = None,
+        timeout: float | None = None,
+    ) -> int | None:
+        """Publish the response to ``request``, a received request message (MQTT 5).
+
+        The response goes to the request's Response Topic with its Correlation Data, so that
+        the requester's ``request`` returns it. ``payload``, ``qos`` (default 1),
+        ``properties`` (without ``correlation_data``) and ``timeout`` are ``publish``'s, and
+        so are the return value and the errors; besides, ``ValueError`` for a message without
+        a Response Topic (not a request) and on MQTT 3.1.x. See the guide Request/response.
+        """
+        topic, props = response_to(request, properties, self.protocol)
+        return await self.publish(topic, payload, qos, properties=props, timeout=timeout)
+
+    def _get_requester(self) -> Requester:
+        requester = self._requester
+        if requester is None:
+            supervisor = self._supervisor
+            requester = self._requester = Requester(
+                publish=self.publish,
+                subscribe=lambda topic, qos: self.subscribe(
+                    topic,
+                    options=SubscribeOptions(qos, retain_handling=RetainHandling.DO_NOT_SEND),
+                    timeout=math.inf,
+                ),
+                wait_connected=self._wait_connected,
+                connection=lambda: supervisor.conn,
+                router=self._get_router(),
+                logger=self._logger,
+                stats=self._stats,
+            )
+        return requester
 
     # ------------------------------------------------------------------ helpers
 

@@ -19,6 +19,11 @@ Where a message goes:
 2. if none matched, to every open *unfiltered* stream (``unfiltered_messages``);
 3. if neither took it, to ``client.messages``, the aiomqtt 2.x stream of everything.
 
+Before all of these, a message on a *claimed* topic (``Router.claim``: the response topic of
+``client.request``) goes to its claimant alone, at once, whatever the streams hold: it is never
+held in the backlog, and the client acknowledges it on its own (the core sends that
+acknowledgement once every earlier message is acknowledged too).
+
 So a message is delivered once per interested stream, and with no filtered/unfiltered streams
 open (plain aiomqtt 2.x usage) every message goes to ``client.messages``. One case has no reader
 at all: filtered/unfiltered streams are open (asyncio-mqtt 0.x usage), none of them wants the
@@ -471,6 +476,7 @@ class Router:
     __slots__ = (
         "_acknowledge",
         "_all",
+        "_claims",
         "_counts",
         "_discard_warned",
         "_discarded",
@@ -531,10 +537,17 @@ class Router:
         self._all: list[MessageStream] = []  # asyncio-mqtt 0.12-0.16's client.messages()
         self._discarded = 0  # discarded since the last warning
         self._discard_warned = -math.inf  # when the last warning was logged (loop time)
+        self._claims: dict[str, Callable[[Message], None]] = {}  # topic name -> claimant
 
     def route(self, message: Message) -> None:
         """Deliver a received message to the streams that want it, or hold it in the backlog."""
         self.stats.messages_received[message.qos] += 1
+        if self._claims and (take := self._claims.get(message.topic.value)) is not None:
+            if message.qos:
+                message._acked = True  # (acknowledged here: its ack() says so)
+                self._acknowledge(message)
+            take(message)
+            return
         everything = self.everything
         if (
             not self._filtered
@@ -664,6 +677,11 @@ class Router:
                 self.stats.messages_discarded,
             )
             self._discarded = 0
+
+    def claim(self, topic: str, take: Callable[[Message], None]) -> None:
+        """Every message on the topic name ``topic`` goes to ``take`` from now on, and to no
+        stream: at once, in the callback that received it, acknowledged by the client."""
+        self._claims[topic] = take
 
     def open_filtered(self, topic_filters: Iterable[str], stream: MessageStream) -> None:
         """``stream`` gets the messages any of ``topic_filters`` matches from now on (each

@@ -229,6 +229,12 @@ class _Meters:
                 "Messages no stream wanted, discarded (asyncio-mqtt 0.x streams).",
                 _stat("messages_discarded"),
             ),
+            (
+                "asyncmqtt.client.responses.discarded",
+                "{message}",
+                "Messages on the response topic of client.request that no request waited for.",
+                _stat("responses_discarded"),
+            ),
         ]
         for name, unit, description, read in counters:
             meter.create_observable_counter(

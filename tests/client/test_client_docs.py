@@ -23,6 +23,7 @@ GUIDES = [
     "persistent-sessions.md",
     "session-stores.md",
     "manual-acks.md",
+    "request-response.md",
     "migration.md",
     "interoperability.md",
     "tls.md",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -402,6 +403,47 @@ async def test_web_framework_lifespan(
         assert log.count("New client connected") == 4
 
 
+def test_request_response(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    env = example_env(broker)
+    responder = RunningProgram(EXAMPLES / "request_response_responder.py", env)
+    try:
+        responder.expect("ready")
+        output = run_program(EXAMPLES / "request_response_requester.py", env)
+        assert output.splitlines() == [
+            "1 + 2 + 3 = 6",
+            "doubles: [2, 4, 6, 8, 10]",
+            "refused: bad numbers",
+            "no such service: [code:16 NO_MATCHING_SUBSCRIBERS] request on 'services/nobody': "
+            "the broker says no subscription matches the topic, so nobody will respond",
+        ]
+        # Another MQTT 5 client's requests are answered too: mosquitto's own mosquitto_rr.
+        asked = subprocess.run(
+            [
+                "mosquitto_rr",
+                "-h",
+                broker.host,
+                "-p",
+                str(broker.port),
+                "-t",
+                "services/adder",
+                "-e",
+                "replies/rr",
+                "-m",
+                "[40, 2]",
+                "-W",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert asked.stdout == "42\n"
+    finally:
+        responder.stop()
+
+
 def _with_state(app: object, state: object) -> object:
     """An ASGI app that hands the lifespan state to each request, as servers do."""
 
@@ -432,6 +474,8 @@ def test_every_example_is_tested() -> None:
         "web_fastapi",
         "client_stats",
         "opentelemetry_tracing",
+        "request_response_requester",
+        "request_response_responder",
     }
     transports_own = {"tls", "proxy", "over_websockets"}  # tested in tests/transports/
     present = {path.stem for path in EXAMPLES.glob("*.py")}
