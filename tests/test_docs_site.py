@@ -43,6 +43,7 @@ PUBLIC_MODULES = (
     "asyncmqtt.protocol.topics",
     "asyncmqtt.protocol.enums",
     "asyncmqtt.otel",
+    "asyncmqtt.scram",
     "asyncmqtt.broker",
     "asyncmqtt.protocol.broker",
     "asyncmqtt.protocol.broker_config",

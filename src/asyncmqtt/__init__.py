@@ -29,7 +29,7 @@ from .errors import (
 )
 from .message import MessagesIterator
 from .messages import Message, MessageStream
-from .protocol.config import SessionLostPolicy
+from .protocol.config import Authenticator, SessionLostPolicy
 from .protocol.enums import (
     ConnAckReasonCode,
     ProtocolVersion,
@@ -42,6 +42,7 @@ from .protocol.enums import (
 from .protocol.events import ServerSettings
 from .protocol.properties import Properties
 from .router import Router
+from .scram import ScramSha256Authenticator
 from .store import MemoryStore, SessionStore, SQLiteStore, StoreError, StoreInUseError
 from .topics import Topic, TopicLike, Wildcard, WildcardLike
 from .types import (
@@ -55,6 +56,7 @@ from .types import (
 )
 
 __all__ = (
+    "Authenticator",
     "CLEAN_START_FIRST_ONLY",
     "Client",
     "ClientStats",
@@ -81,6 +83,7 @@ __all__ = (
     "Reconnect",
     "RetainHandling",
     "Router",
+    "ScramSha256Authenticator",
     "ServerSettings",
     "SessionLostError",
     "SessionLostPolicy",

@@ -27,6 +27,7 @@ GUIDES = [
     "migration.md",
     "interoperability.md",
     "tls.md",
+    "authentication.md",
     "websockets.md",
     "proxies.md",
     "observability.md",

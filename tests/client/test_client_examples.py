@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +35,20 @@ from asyncmqtt import Client
 
 if TYPE_CHECKING:
     from conftest import MosquittoFactory
+
+
+def test_scram_authentication() -> None:
+    # (It starts its own embedded broker: mosquitto has no enhanced authentication.)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    output = run_program(EXAMPLES / "scram_authentication.py", env).splitlines()
+    assert output[:3] == [
+        "connected as alice (SCRAM-SHA-256)",
+        "received b'hello'",
+        "re-authenticated",
+    ]
+    assert output[3].startswith("a wrong password is refused: [code:135 NOT_AUTHORIZED]")
+    assert "(enhanced authentication with method 'SCRAM-SHA-256'" in output[3]
+    assert len(output) == 4
 
 
 def test_connecting(make_mosquitto: MosquittoFactory) -> None:
