@@ -1,7 +1,7 @@
 """The end-to-end benchmark of issue 5: asyncmqtt against the other Python MQTT clients.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/run.py [--quick] [--rounds N]
-[--scenarios throughput,window,store,latency,many,queued,reconnect,codec] [--out DIR]``
+[--scenarios throughput,window,store,latency,many,queued,reconnect,cli,codec] [--out DIR]``
 
 Theory of operation
 -------------------
@@ -34,6 +34,10 @@ broker accepting connections to the first message flowing again. Their tables re
 ratios the issue's targets are stated in, the median over the rounds and the range of the
 ratios of each round (the contenders of one round run one after the other). The reconnect
 contender starts a broker of its own, since it has to restart it.
+
+The ``cli`` scenario (issue 15) runs the throughput scenario through the command line's
+benchmark, ``asyncmqtt bench pub`` (``contenders/cli_bench.py``), next to the library
+contender that publishes the same way, and reports whether the two agree within 20%.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ ALL_SCENARIOS = (
     "many",
     "queued",
     "reconnect",
+    "cli",
     "codec",
 )
 # Issue 11's targets: window / raw on the default loop, SQLiteStore / MemoryStore, and the
@@ -87,6 +92,8 @@ ALL_SCENARIOS = (
 WINDOW_TARGET = 0.9
 STORE_TARGET = 0.6
 RECONNECT_TARGET = 0.5
+# Issue 15: `asyncmqtt bench` within 20% of the library on the same scenario.
+CLI_TOLERANCE = 0.2
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,9 @@ AM_RECONNECT_JITTER = Contender(
     "asyncmqtt reconnect, jitter on", "asyncmqtt_client.py", extra=("--jitter",)
 )
 RAW = Contender("raw reference", "raw.py")
+# The command line's benchmark (`asyncmqtt bench pub --subscribers 1`): its QoS 0 publishes
+# like `asyncmqtt seq`, its QoS 1 like `asyncmqtt window`.
+CLI = Contender("asyncmqtt bench (command)", "cli_bench.py")
 AIOMQTT = Contender("aiomqtt 2.5.1", "aiomqtt_client.py", peer=True)
 PAHO = Contender("paho-mqtt 2.2", "paho_client.py", mode="concurrent", peer=True)
 GMQTT = Contender("gmqtt 0.8", "gmqtt_client.py", peer=True)
@@ -194,7 +204,7 @@ class Case:
 
     @property
     def key(self) -> str:
-        if self.scenario in {"throughput", "latency", "window", "store"}:
+        if self.scenario in {"throughput", "latency", "window", "store", "cli"}:
             return f"{self.scenario} QoS {self.qos}"
         if self.scenario == "many":
             return f"many {self.n:,} clients"
@@ -243,6 +253,9 @@ def full_plan(rounds: int, scenarios: Sequence[str]) -> Plan:
             ("--rate", "500", "--down", "0.05-0.45"),
             own_broker=True,
         ),
+        # The command's benchmark against the library doing the same (issue 15).
+        Case("cli", 0, 100_000, (AM_SEQ, CLI), rounds, contender_scenario="throughput"),
+        Case("cli", 1, 50_000, (AM_WINDOW, CLI), rounds, contender_scenario="throughput"),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], (), quick=False, rounds=rounds)
 
@@ -272,6 +285,8 @@ def quick_plan(scenarios: Sequence[str]) -> Plan:
             ("--rate", "500", "--down", "0.05"),
             own_broker=True,
         ),
+        Case("cli", 0, 2000, (AM_SEQ, CLI), 1, contender_scenario="throughput"),
+        Case("cli", 1, 500, (AM_WINDOW, CLI), 1, contender_scenario="throughput"),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], ("--quick",), quick=True, rounds=1)
 
@@ -445,7 +460,7 @@ METRICS = {
     "queued": ("rss_per_queued_message",),
     "reconnect": ("median_s", "max_s"),
 }
-METRICS["window"] = METRICS["store"] = METRICS["throughput"]
+METRICS["window"] = METRICS["store"] = METRICS["cli"] = METRICS["throughput"]
 
 
 @dataclass(frozen=True)
@@ -789,6 +804,56 @@ def store_table(plan: Plan, summary: Summary) -> list[str]:
     ]
 
 
+def cli_table(plan: Plan, summary: Summary) -> list[str]:
+    """Issue 15: `asyncmqtt bench pub` against the library on the same scenario."""
+    cases = [c for c in plan.cases if c.scenario == "cli"]
+    if not cases:
+        return []
+    rows = []
+    for case in cases:
+        library = next(c.label for c in case.contenders if c is not CLI)
+        ratio = _median_ratio(summary, case.key, CLI.label, library)
+        within = "-"
+        if ratio is not None:
+            within = "yes" if abs(ratio - 1) <= CLI_TOLERANCE else "**no**"
+        rows.append(
+            [
+                f"QoS {case.qos} (N={case.n:,})",
+                f"{library}: " + _cell(summary.get(case.key, library, "rate")),
+                _cell(summary.get(case.key, CLI.label, "rate")),
+                _rate_and_cpu(summary, case.key, CLI.label)[1],
+                _ratio_with_rounds(summary, case.key, CLI.label, library),
+                within,
+            ]
+        )
+    return [
+        "## `asyncmqtt bench` against the library (issue 15)",
+        "",
+        "The throughput scenario (one publisher, one subscriber, 64-byte payloads, through "
+        "this run's mosquitto) measured by the command users run to measure their broker, "
+        "`python -m asyncmqtt bench pub --subscribers 1 --count N --json` "
+        "(`contenders/cli_bench.py`), next to the library contender that publishes the same "
+        "way: `asyncmqtt seq` at QoS 0 (each publish awaited), `asyncmqtt window` at QoS 1 "
+        "(20 `publish_nowait` futures out). Messages per second, median (min-max) of "
+        f"{cases[0].rounds} rounds; the ratio of the medians with the lowest and highest "
+        f"ratio within one round. Issue 15's target: within {CLI_TOLERANCE:.0%} of the "
+        "library.",
+        "",
+        *_table(
+            [
+                "scenario",
+                "library msg/s",
+                "`asyncmqtt bench` msg/s",
+                "its client / broker CPU",
+                "bench / library",
+                f"within {CLI_TOLERANCE:.0%}",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def reconnect_samples(summary: Summary, case: str, label: str) -> list[dict[str, Any]]:
     """Every restart of every successful run of ``label``."""
     return [
@@ -989,6 +1054,7 @@ def markdown(
     lines += targets_table(plan, summary)
     lines += window_table(plan, summary)
     lines += store_table(plan, summary)
+    lines += cli_table(plan, summary)
     lines += latency_table(plan, summary)
     lines += many_table(plan, summary)
     lines += queued_table(plan, summary)

@@ -37,6 +37,7 @@ def test_quick_benchmark_runs_and_writes_its_tables(tmp_path: Path) -> None:
         "queued message",
         "Reconnect after a broker restart",
         "Issue 11 targets",
+        "`asyncmqtt bench` against the library",
         "Codec",
     )
     for heading in headings:
