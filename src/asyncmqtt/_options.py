@@ -114,6 +114,8 @@ class ClientOptions:
         session_store: SessionStore | None,
         manual_ack: bool,
         authenticator: Authenticator | None = None,
+        topic_alias_maximum: int | None = None,
+        outgoing_topic_aliases: bool = False,
     ) -> ClientOptions:
         seconds = check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
         if tls_insecure is not None:
@@ -164,6 +166,8 @@ class ClientOptions:
             # the subscriptions again by itself when the broker lost them.
             restore_subscriptions=policy is not None or store.durable,
             authenticator=authenticator,
+            topic_alias_maximum=check_optional_int("topic_alias_maximum", topic_alias_maximum, 0),
+            outgoing_topic_aliases=check_bool(outgoing_topic_aliases, "outgoing_topic_aliases"),
         )
         return cls(
             config=config,
@@ -205,6 +209,8 @@ def _core_config(
     queue_qos0_offline: bool,
     restore_subscriptions: bool,
     authenticator: Authenticator | None = None,
+    topic_alias_maximum: int | None = None,
+    outgoing_topic_aliases: bool = False,
 ) -> ClientConfig:
     """The protocol core's configuration for ``version``, from the Client's arguments."""
     if will is not None and not isinstance(will, Will):
@@ -219,6 +225,10 @@ def _core_config(
             raise ValueError(f"will properties need MQTT 5.0, not {name}")
         if password is not None and username is None:
             raise ValueError(f"a password without a username needs MQTT 5.0, not {name}")
+        if topic_alias_maximum:
+            raise ValueError(f"topic_alias_maximum (topic aliases) needs MQTT 5.0, not {name}")
+        if outgoing_topic_aliases:
+            raise ValueError(f"outgoing_topic_aliases=True needs MQTT 5.0, not {name}")
     start: bool | Literal["first_only"] = clean_start
     if clean_session is not None:
         start = clean_session
@@ -229,6 +239,14 @@ def _core_config(
             )
     # The limits we announce are the core's own fields, never CONNECT properties.
     limits = properties
+    given = properties.topic_alias_maximum
+    if topic_alias_maximum is not None and given is not None and given != topic_alias_maximum:
+        raise ValueError(
+            f"topic_alias_maximum={topic_alias_maximum} and the CONNECT property "
+            f"topic_alias_maximum={given} disagree: give one"
+        )
+    if topic_alias_maximum is None:
+        topic_alias_maximum = given
     if any(getattr(limits, name) is not None for name in _LIMITS):
         properties = dataclasses.replace(
             properties, receive_maximum=None, maximum_packet_size=None, topic_alias_maximum=None
@@ -243,13 +261,14 @@ def _core_config(
         properties=properties,
         receive_maximum=limits.receive_maximum or 65535,
         maximum_packet_size=limits.maximum_packet_size,
-        topic_alias_maximum=limits.topic_alias_maximum or 0,
+        topic_alias_maximum=topic_alias_maximum or 0,
         max_inflight=max_inflight or 65535,
         session_lost_policy=session_lost_policy,
         manual_ack=True,  # the message streams acknowledge what they deliver (messages.py)
         queue_qos0_offline=queue_qos0_offline,
         restore_subscriptions=restore_subscriptions,
         authenticator=authenticator,
+        outgoing_topic_aliases=outgoing_topic_aliases,
     )
     return config if version is _V5 else config.for_version(version)
 

@@ -315,6 +315,8 @@ class Supervisor:
             logger.info("MQTT 3.1.1: the will properties are not sent")
         if config.properties:
             logger.info("MQTT 3.1.1: the CONNECT properties are not sent")
+        if config.outgoing_topic_aliases or config.topic_alias_maximum:
+            logger.info("MQTT 3.1.1: no topic aliases (MQTT 3.1.1 has none)")
         self.config = config.for_version(ProtocolVersion.V311)
 
     async def _attempt(self, connack_deadline: float | None, deadline: float | None) -> Link:

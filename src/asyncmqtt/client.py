@@ -196,6 +196,12 @@ class Client:
       ``ScramSha256Authenticator``: every connection (each reconnect too) runs a new
       exchange, and ``reauthenticate()`` runs one on the live connection. It needs MQTT 5.0
       (``ValueError`` with ``protocol`` 3.1.x; no fallback to 3.1.1). See Authentication.
+    * ``outgoing_topic_aliases``: MQTT 5: the client gives the topics it publishes topic
+      aliases, within the Topic Alias Maximum the broker announced, replacing the least
+      recently used when all are taken: later publishes to a topic carry a 2-byte alias
+      instead of its name. Off by default. ``topic_alias_maximum``: how many aliases the
+      broker may use in what it sends us (0 to 65535; default none; the same as the CONNECT
+      property). See the guide Topic aliases.
     * ``logger``: where the client logs (default ``logging.getLogger("asyncmqtt")``).
     * ``message_retry_set``: accepted for asyncio-mqtt 0.x code; it has no effect.
     """
@@ -271,6 +277,8 @@ class Client:
         session_store: SessionStore | None = None,
         manual_ack: bool = False,
         authenticator: Authenticator | None = None,
+        topic_alias_maximum: int | None = None,
+        outgoing_topic_aliases: bool = False,
     ) -> None:
         options = ClientOptions.from_arguments(
             hostname=hostname,
@@ -309,6 +317,8 @@ class Client:
             session_store=session_store,
             manual_ack=manual_ack,
             authenticator=authenticator,
+            topic_alias_maximum=topic_alias_maximum,
+            outgoing_topic_aliases=outgoing_topic_aliases,
         )
         self._options = options
         #: Seconds the client's calls wait by default (and connecting takes at most); None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 from enum import IntEnum
@@ -14,6 +15,7 @@ from strategies import (
     VERSIONS,
     client_packets,
     connects,
+    publishes,
     server_packets,
 )
 
@@ -51,7 +53,7 @@ from asyncmqtt.protocol.packets import (
     UnsubAck,
     Unsubscribe,
 )
-from asyncmqtt.protocol.properties import Properties
+from asyncmqtt.protocol.properties import NO_PROPERTIES, Properties
 
 V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
@@ -286,3 +288,65 @@ def test_the_decoded_topic_cache_stays_bounded() -> None:
         assert decoder.next_packet() == Publish(topic, b"x")
         assert len(codec._TOPIC_NAMES) <= codec._TOPIC_CACHE_SIZE
     assert codec._TOPIC_NAMES[b"devices/4105/state"] == "devices/4105/state"
+
+
+# ---------------------------------------------------------------- the topic alias fast path
+
+
+@ROUND_TRIP
+@given(
+    packet=publishes(V5, from_server=False),
+    alias=st.integers(1, 65535),
+    empty_topic=st.booleans(),
+    size=st.sampled_from([0, 100, 200, 20_000]),
+)
+def test_a_publish_with_an_alias_is_the_packet_with_that_property(
+    packet: Publish, alias: int, empty_topic: bool, size: int
+) -> None:
+    """The fast path writes the same bytes as encode() of the packet with the property added,
+    with other properties or none, any topic alias replaced, short and long packets."""
+    packet = packet._replace(payload=packet.payload + bytes(size))
+    if empty_topic:
+        packet = packet._replace(topic="")
+    expected = encode(
+        packet._replace(properties=dataclasses.replace(packet.properties, topic_alias=alias)), V5
+    )
+    assert codec.encode_publish_with_alias(packet, alias) == expected
+    plain = packet._replace(properties=Properties())
+    assert codec.encode_publish_with_alias(plain._replace(properties=NO_PROPERTIES), alias) == (
+        encode(plain._replace(properties=Properties(topic_alias=alias)), V5)
+    )
+
+
+def test_a_publish_with_an_alias_on_exact_bytes() -> None:
+    topic = "sensors/room1/temperature"
+    first = codec.encode_publish_with_alias(Publish(topic, b"21.5", 1, packet_id=7), 2)
+    assert first == (
+        b"\x32\x25"  # PUBLISH QoS 1, remaining length 37
+        + b"\x00\x19"
+        + topic.encode()
+        + b"\x00\x07"  # packet id 7
+        + b"\x03\x23\x00\x02"  # properties: Topic Alias 2
+        + b"21.5"
+    )
+    later = codec.encode_publish_with_alias(Publish("", b"21.5"), 2)
+    assert later == b"\x30\x0a\x00\x00\x03\x23\x00\x0221.5"
+
+
+@pytest.mark.parametrize(
+    ("packet", "alias", "error", "text"),
+    [
+        (Publish("\x00", b""), 1, ValueError, "U\\+0000"),
+        (Publish("t", b"", 1, packet_id=None), 1, TypeError, "packet_id"),
+        (Publish("t", b"", 0, packet_id=5), 1, ValueError, "packet_id"),
+        (Publish("t", b"", 0, dup=True), 1, ValueError, "dup"),
+        (Publish("t", b""), 0, ValueError, "topic_alias"),
+        (Publish("t", b""), 65536, ValueError, "topic_alias"),
+        (Publish("t", bytes(268_435_455)), 1, ValueError, "too large|remaining length"),
+    ],
+)
+def test_a_publish_with_an_alias_is_checked_as_encode_checks(
+    packet: Publish, alias: int, error: type[Exception], text: str
+) -> None:
+    with pytest.raises(error, match=text):
+        codec.encode_publish_with_alias(packet, alias)

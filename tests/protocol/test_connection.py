@@ -709,33 +709,6 @@ def test_explicit_outgoing_topic_alias() -> None:
     ]
 
 
-def test_automatic_outgoing_topic_aliases() -> None:
-    conn, broker = connected(
-        properties=Properties(topic_alias_maximum=1), outgoing_topic_aliases=True
-    )
-    for topic in ("a", "a", "b", "b"):
-        conn.publish(topic, b"", now=1.0)
-    sent = [(p.topic, p.properties.topic_alias) for p in broker.received()]  # type: ignore[union-attr]
-    assert sent == [("a", 1), ("", 1), ("b", None), ("b", None)]
-
-
-def test_resent_publish_carries_its_full_topic() -> None:
-    conn, broker = connected(
-        client_id="c",
-        clean_start=False,
-        properties=Properties(topic_alias_maximum=5),
-        outgoing_topic_aliases=True,
-    )
-    conn.publish("t", b"1", qos=1, now=1.0)
-    conn.publish("t", b"2", qos=1, now=1.0)
-    assert [p.topic for p in broker.received()] == ["t", ""]  # type: ignore[union-attr]
-    conn.receive_eof(2.0)
-    conn.events_received()
-    broker.connect(session_present=True)
-    resent = broker.received()
-    assert [(p.topic, p.dup) for p in resent] == [("t", True), ("t", True)]  # type: ignore[union-attr]
-
-
 # ---------------------------------------------------------------- session resumption
 
 

@@ -88,6 +88,7 @@ properties, as for DISCONNECT.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from enum import IntEnum
@@ -146,7 +147,7 @@ from .properties import (
     PropertyType,
 )
 
-__all__ = ("MAX_PACKET_SIZE", "Decoder", "encode")
+__all__ = ("MAX_PACKET_SIZE", "Decoder", "encode", "encode_publish_with_alias")
 
 MAX_PACKET_SIZE: Final = 268_435_460
 """The largest packet MQTT can express: the largest remaining length plus a 5-byte fixed header."""
@@ -755,6 +756,36 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     if encoder is None:
         raise TypeError(f"cannot encode {_show(packet)}: it is not an MQTT packet")
     return encoder(packet, _check_version(version))
+
+
+def encode_publish_with_alias(packet: Publish, alias: int) -> bytes:
+    """Encode an MQTT 5.0 PUBLISH with ``alias`` as its Topic Alias property.
+
+    ``packet``'s topic is sent as it is: a topic name (which binds the alias to it) or ``""``
+    (the alias alone names the topic). Its own properties are kept, any topic alias among them
+    replaced. The same bytes as ``encode`` of the packet with that property, made without
+    building a ``Properties`` for the common case of a PUBLISH with no other property: this is
+    the hot path of automatic topic aliases. Raises what ``encode`` raises.
+    """
+    topic, payload, qos, retain, dup, packet_id, properties = packet
+    if properties is NO_PROPERTIES and payload.__class__ is bytes:
+        headers = _PUBLISH_HEADERS.get((qos, retain, dup))
+        # (A topic not seen before is checked, raising if invalid, and remembered.)
+        topic_field = _TOPIC_FIELDS.get(topic) or _topic_field(topic) if topic else b"\x00\x00"
+        identifier: bytes | None = b"" if packet_id is None else None
+        if qos:
+            valid = packet_id.__class__ is int and 0 < packet_id <= 65535
+            identifier = packet_id.to_bytes(2) if valid else None  # type: ignore[union-attr]
+        if headers is not None and identifier is not None and 0 < alias <= 65535:
+            length = len(topic_field) + len(identifier) + 4 + len(payload)
+            if length <= _MAX_REMAINING_LENGTH:
+                header = headers[length] if length < 128 else headers[0][:1] + _varint(length)
+                # Property length 3: Topic Alias (0x23) and its two bytes.
+                alias_field = b"\x03\x23" + alias.to_bytes(2)
+                return b"".join((header, topic_field, identifier, alias_field, payload))
+    # Anything else (other properties, a field to complain about) takes the checked encoder.
+    with_alias = packet._replace(properties=dataclasses.replace(properties, topic_alias=alias))
+    return _encode_publish_slowly(with_alias, _V5)
 
 
 # ==================================================================================== decoding

@@ -38,6 +38,16 @@ above its Maximum QoS) ends with ``PublishFailed`` naming the limit; the others 
 the broker has no session for us, ``SessionLostPolicy`` decides, explicitly, what happens to
 the flows in flight.
 
+Topic aliases we send: with ``outgoing_topic_aliases`` the connection gives the topics it
+publishes aliases, up to the broker's Topic Alias Maximum of this connection (from CONNACK).
+A topic's first PUBLISH carries the topic and its new alias (binding it at the broker), the
+later ones the alias and an empty topic name; once every alias is taken, a new topic takes the
+alias of the least recently published one. Topics of three characters or fewer get none (the
+alias would save nothing). Aliases belong to one network connection (MQTT 5.0, 3.3.2.3.4), so
+the table starts empty on each; a resent PUBLISH always carries its full topic and no alias.
+Without the option an application may give ``topic_alias`` itself; with it, the client alone
+assigns them.
+
 Acknowledging what we receive: by default a QoS 1/2 PUBLISH is acknowledged as it is decoded.
 With ``ClientConfig(manual_ack=True)`` the driving layer calls ``acknowledge`` when the
 application is done with the message; PUBACK / PUBREC still leave in the order the messages
@@ -64,7 +74,7 @@ from ..errors import (
     TopicAliasInvalidError,
 )
 from .checks import check_qos
-from .codec import MAX_PACKET_SIZE, Decoder, encode
+from .codec import MAX_PACKET_SIZE, Decoder, encode, encode_publish_with_alias
 from .config import (
     Authenticator,
     ClientConfig,
@@ -145,6 +155,9 @@ _VALID_TOPIC_CACHE_SIZE: Final = 1024
 _new_tuple: Final = tuple.__new__
 _PUBACK: Final = b"\x40\x02"  # PUBACK, Success, no properties: the same in every version
 _PUBREC: Final = b"\x50\x02"
+# The bytes a Topic Alias property takes: a topic name no longer than this gets no automatic
+# alias (sending the alias instead of the name would save nothing).
+_ALIAS_SIZE: Final = 3
 
 
 class ConnectionState(Enum):
@@ -483,7 +496,7 @@ class ClientConnection:
             if not self.config.queue_qos0_offline:
                 raise MqttError(f"cannot publish with QoS 0 while {self.state.value}")
             # Offline (or behind QoS 0 messages that were): it waits in the queue, in order.
-            self._encode_publish(packet, check_only=True)
+            self._encode_publish(packet, aliases=False)
             number = session.next_number
             session.next_number = number + 1
             handle = PublishHandle(packet, number)
@@ -505,7 +518,7 @@ class ClientConnection:
             or server.maximum_packet_size is not None
             or len(payload) >= _SURELY_ENCODABLE_PAYLOAD
         ):
-            self._encode_publish(packet._replace(packet_id=1), check_only=True)
+            self._encode_publish(packet._replace(packet_id=1), aliases=False)
         # The publish enters the session, numbered for its records.
         number = session.next_number
         session.next_number = number + 1
@@ -1074,7 +1087,8 @@ class ClientConnection:
         """Write a flow again with DUP=1; False (and the flow failed) if it no longer fits."""
         packet = handle.packet._replace(dup=True, packet_id=handle.packet_id)
         try:
-            data = self._encode_publish(packet)
+            # With its full topic: the aliases of the connection it was first sent on are gone.
+            data = self._encode_publish(packet, aliases=False)
         except ValueError as error:
             self._fail_publish(handle, MqttError(f"{error}; it was not resent"))
             return False
@@ -1336,51 +1350,99 @@ class ClientConnection:
         if properties.subscription_identifiers:
             raise ValueError("a client must not send subscription_identifiers in PUBLISH")
         alias = properties.topic_alias
-        if alias is not None and alias > self.server.topic_alias_maximum:
+        if alias is None:
+            return
+        if self.config.outgoing_topic_aliases:
+            raise ValueError(
+                f"topic_alias={alias} cannot be given with outgoing_topic_aliases=True: "
+                "the client assigns the topic aliases itself"
+            )
+        if alias > self.server.topic_alias_maximum:
             raise ValueError(
                 f"topic_alias={alias} is above the broker's topic alias maximum "
                 f"{self.server.topic_alias_maximum}"
             )
 
-    def _encode_publish(self, packet: Publish, *, check_only: bool = False) -> bytes:
-        """Encode an outgoing PUBLISH, applying topic aliases, within the broker's size limit."""
-        if (
-            self._v5
-            and not check_only
-            and (self.config.outgoing_topic_aliases or packet.properties.topic_alias is not None)
-        ):
-            packet = self._apply_outbound_alias(packet)
-        data = encode(packet, self.protocol_version)
+    def _encode_publish(self, packet: Publish, *, aliases: bool = True) -> bytes:
+        """Encode an outgoing PUBLISH within the broker's size limit, with a topic alias
+        where one applies; ``aliases=False``: the full topic, no alias (trial encodings of
+        queued publishes, and resends)."""
+        if self._v5:
+            if aliases and self.config.outgoing_topic_aliases:
+                return self._encode_with_automatic_alias(packet)
+            if packet.properties.topic_alias is not None:
+                if aliases:
+                    return self._encode_with_given_alias(packet)
+                packet = packet._replace(
+                    properties=replace_properties(packet.properties, topic_alias=None)
+                )
+        return self._checked_size(encode(packet, self.protocol_version), packet.topic)
+
+    def _checked_size(self, data: bytes, topic: str) -> bytes:
         limit = self.server.maximum_packet_size
         if limit is not None and len(data) > limit:
             raise ValueError(
-                f"the PUBLISH to {packet.topic!r} would be {len(data)} bytes, above the broker's "
+                f"the PUBLISH to {topic!r} would be {len(data)} bytes, above the broker's "
                 f"maximum packet size of {limit} bytes"
             )
         return data
 
-    def _apply_outbound_alias(self, packet: Publish) -> Publish:
-        properties = packet.properties
-        explicit = properties.topic_alias
-        aliases = self._outbound_aliases
-        if explicit is not None:
-            if aliases.get(packet.topic) == explicit:
-                return packet._replace(topic="")
-            for topic, bound in list(aliases.items()):
-                if bound == explicit:
-                    del aliases[topic]
-            aliases[packet.topic] = explicit
-            return packet
-        alias = aliases.get(packet.topic)  # (only called with outgoing_topic_aliases on)
+    def _encode_with_automatic_alias(self, packet: Publish) -> bytes:
+        """``outgoing_topic_aliases``: the topic's alias if it has one (sent with an empty
+        topic name), else a new one sent with the topic, which binds it at the broker: a free
+        alias while the broker's Topic Alias Maximum allows, then the least recently used
+        topic's. The table is changed only once the packet is known to fit, so the broker
+        always knows every alias we hold."""
+        topic = packet.topic
+        aliases = self._outbound_aliases  # topic -> alias, least recently used first
+        alias = aliases.get(topic)
         if alias is not None:
-            return packet._replace(
-                topic="", properties=replace_properties(properties, topic_alias=alias)
+            del aliases[topic]  # (moved to the end: the most recently used)
+            aliases[topic] = alias
+            # An alias is only given to a topic longer than itself: this is smaller.
+            return self._checked_size(
+                encode_publish_with_alias(packet._replace(topic=""), alias), topic
             )
-        if len(aliases) >= self.server.topic_alias_maximum:
-            return packet
-        alias = len(aliases) + 1
-        aliases[packet.topic] = alias
-        return packet._replace(properties=replace_properties(properties, topic_alias=alias))
+        maximum = self.server.topic_alias_maximum
+        if len(topic) <= _ALIAS_SIZE or not maximum:  # (an alias would not save a byte)
+            return self._checked_size(encode(packet, self.protocol_version), topic)
+        evicted = None
+        if len(aliases) < maximum:
+            alias = len(aliases) + 1  # (aliases 1..len are in use: none is ever freed)
+        else:
+            evicted = next(iter(aliases))
+            alias = aliases[evicted]
+        data = encode_publish_with_alias(packet, alias)
+        limit = self.server.maximum_packet_size
+        if limit is not None and len(data) > limit:  # the alias would push it over: none
+            return self._checked_size(encode(packet, self.protocol_version), topic)
+        if evicted is not None:
+            del aliases[evicted]
+        aliases[topic] = alias
+        return data
+
+    def _encode_with_given_alias(self, packet: Publish) -> bytes:
+        """The application's own ``topic_alias``: sent with the topic the first time (which
+        binds it), with an empty topic name once the broker knows it."""
+        properties = packet.properties
+        alias: int = properties.topic_alias  # type: ignore[assignment]
+        topic = packet.topic
+        aliases = self._outbound_aliases
+        if alias > self.server.topic_alias_maximum:
+            # Queued before a reconnect to a broker that allows fewer aliases: the full topic.
+            packet = packet._replace(properties=replace_properties(properties, topic_alias=None))
+            return self._checked_size(encode(packet, self.protocol_version), topic)
+        if aliases.get(topic) == alias:
+            return self._checked_size(
+                encode(packet._replace(topic=""), self.protocol_version), topic
+            )
+        data = self._checked_size(encode(packet, self.protocol_version), topic)
+        for bound, number in aliases.items():
+            if number == alias:  # the broker now binds the alias to this topic instead
+                del aliases[bound]
+                break
+        aliases[topic] = alias
+        return data
 
     def _write_publish(self, handle: PublishHandle, now: float, *, accepted: bool = False) -> None:
         """Write a publish with a new packet id; ``accepted``: it enters the session now (the
