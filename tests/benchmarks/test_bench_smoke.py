@@ -100,3 +100,26 @@ def test_core_cost_replays_the_qos1_exchange_and_reports_its_cost() -> None:
     assert acks[0] == b"".join(b"\x40\x02" + k.to_bytes(2) for k in range(1, 11))
     # one_round raises if a read of PUBACKs does not complete its publishes: the replay works.
     assert core_cost.one_round(30, acks) > 0
+
+
+def test_the_topic_alias_benchmark_counts_the_bytes_exactly() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "topic_aliases.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a safety net against a hang, not a speed check
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [
+        line.split(" | ")[:4] for line in result.stdout.splitlines() if line[:3] in ("| 0", "| 1")
+    ]
+    # 100 QoS 0 publishes of 64 bytes to a 100-character topic: 170 bytes each with the
+    # topic; with aliases the first is 173 (topic and alias) and the others 72 (alias only).
+    # QoS 1 adds the packet id's 2 bytes to each.
+    assert rows == [
+        ["| 0", "off", "17,000", "170.0"],
+        ["| 0", "on", "7,301", "73.0"],
+        ["| 1", "off", "17,200", "172.0"],
+        ["| 1", "on", "7,501", "75.0"],
+    ]

@@ -718,6 +718,21 @@ def test_client_can_be_made_outside_a_running_loop() -> None:
         ({"socket_options": [(1, 2)]}, TypeError, "socket option"),
         ({"socket_options": 5}, TypeError, "socket_options"),
         ({"message_retry_set": -1}, ValueError, "message_retry_set"),
+        ({"topic_alias_maximum": -1}, ValueError, "topic_alias_maximum=-1"),
+        ({"topic_alias_maximum": 65536}, ValueError, "topic_alias_maximum=65536"),
+        ({"topic_alias_maximum": "5"}, TypeError, "topic_alias_maximum"),
+        (
+            {"topic_alias_maximum": 5, "properties": Properties(topic_alias_maximum=6)},
+            ValueError,
+            "topic_alias_maximum=5 and the CONNECT property topic_alias_maximum=6 disagree",
+        ),
+        ({"topic_alias_maximum": 5, "protocol": V311}, ValueError, "needs MQTT 5.0, not 3.1.1"),
+        ({"outgoing_topic_aliases": 1}, TypeError, "outgoing_topic_aliases must be a bool"),
+        (
+            {"outgoing_topic_aliases": True, "protocol": V311},
+            ValueError,
+            "outgoing_topic_aliases=True needs MQTT 5.0, not 3.1.1",
+        ),
     ],
 )
 def test_bad_constructor_arguments(kwargs: dict[str, Any], error: type, words: str) -> None:

@@ -24,6 +24,7 @@ GUIDES = [
     "session-stores.md",
     "manual-acks.md",
     "request-response.md",
+    "topic-aliases.md",
     "migration.md",
     "interoperability.md",
     "tls.md",

@@ -758,20 +758,24 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     return encoder(packet, _check_version(version))
 
 
-def encode_publish_with_alias(packet: Publish, alias: int) -> bytes:
+def encode_publish_with_alias(packet: Publish, alias: int, *, with_topic: bool = True) -> bytes:
     """Encode an MQTT 5.0 PUBLISH with ``alias`` as its Topic Alias property.
 
-    ``packet``'s topic is sent as it is: a topic name (which binds the alias to it) or ``""``
-    (the alias alone names the topic). Its own properties are kept, any topic alias among them
-    replaced. The same bytes as ``encode`` of the packet with that property, made without
-    building a ``Properties`` for the common case of a PUBLISH with no other property: this is
-    the hot path of automatic topic aliases. Raises what ``encode`` raises.
+    ``with_topic``: send ``packet``'s topic name, which binds the alias to it (the default);
+    False sends an empty topic name instead: the alias alone names the topic. The packet's own
+    properties are kept, any topic alias among them replaced. The same bytes as ``encode`` of
+    the packet with that property, made without building a ``Properties`` for the common case
+    of a PUBLISH with no other property: this is the hot path of automatic topic aliases.
+    Raises what ``encode`` raises.
     """
     topic, payload, qos, retain, dup, packet_id, properties = packet
     if properties is NO_PROPERTIES and payload.__class__ is bytes:
         headers = _PUBLISH_HEADERS.get((qos, retain, dup))
         # (A topic not seen before is checked, raising if invalid, and remembered.)
-        topic_field = _TOPIC_FIELDS.get(topic) or _topic_field(topic) if topic else b"\x00\x00"
+        if not with_topic or not topic:
+            topic_field = b"\x00\x00"
+        else:
+            topic_field = _TOPIC_FIELDS.get(topic) or _topic_field(topic)
         identifier: bytes | None = b"" if packet_id is None else None
         if qos:
             valid = packet_id.__class__ is int and 0 < packet_id <= 65535
@@ -784,7 +788,10 @@ def encode_publish_with_alias(packet: Publish, alias: int) -> bytes:
                 alias_field = b"\x03\x23" + alias.to_bytes(2)
                 return b"".join((header, topic_field, identifier, alias_field, payload))
     # Anything else (other properties, a field to complain about) takes the checked encoder.
-    with_alias = packet._replace(properties=dataclasses.replace(properties, topic_alias=alias))
+    with_alias = packet._replace(
+        topic=topic if with_topic else "",
+        properties=dataclasses.replace(properties, topic_alias=alias),
+    )
     return _encode_publish_slowly(with_alias, _V5)
 
 

@@ -1399,10 +1399,11 @@ class ClientConnection:
         if alias is not None:
             del aliases[topic]  # (moved to the end: the most recently used)
             aliases[topic] = alias
-            # An alias is only given to a topic longer than itself: this is smaller.
-            return self._checked_size(
-                encode_publish_with_alias(packet._replace(topic=""), alias), topic
-            )
+            data = encode_publish_with_alias(packet, alias, with_topic=False)
+            limit = self.server.maximum_packet_size
+            if limit is not None and len(data) > limit:
+                self._checked_size(data, topic)  # (raises)
+            return data
         maximum = self.server.topic_alias_maximum
         if len(topic) <= _ALIAS_SIZE or not maximum:  # (an alias would not save a byte)
             return self._checked_size(encode(packet, self.protocol_version), topic)
