@@ -500,6 +500,7 @@ def test_every_example_is_tested() -> None:
         "publish_nowait",
         "session_store",
         "manual_ack",
+        "topic_aliases",
         "web_starlette",
         "web_fastapi",
         "client_stats",
