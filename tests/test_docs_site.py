@@ -45,6 +45,7 @@ PUBLIC_MODULES = (
     "asyncmqtt.otel",
     "asyncmqtt.scram",
     "asyncmqtt.broker",
+    "asyncmqtt.pytest_plugin",
     "asyncmqtt.protocol.broker",
     "asyncmqtt.protocol.broker_config",
     "asyncmqtt.protocol.server",

@@ -405,6 +405,14 @@ class Broker:
             raise RuntimeError("the broker has no listener")
         return self._listeners[0].url
 
+    def client_arguments(self) -> dict[str, Any]:
+        """The arguments of ``asyncmqtt.Client`` that reach the first listener:
+        ``Client(**broker.client_arguments())`` (see ``Listener.client_arguments``). Raises
+        ``RuntimeError`` if there is no listener."""
+        if not self._listeners:
+            raise RuntimeError("the broker has no listener")
+        return self._listeners[0].client_arguments()
+
     @property
     def core(self) -> BrokerCore:
         """The sans-I/O core: its ``sessions``, ``clients``, ``retained`` and ``stats`` show

@@ -57,6 +57,7 @@ async def test_the_default_is_tcp_on_loopback_with_a_free_port(broker: Broker) -
     assert (listener.transport, listener.host) == ("tcp", DEFAULT_HOST)
     assert broker.host == DEFAULT_HOST and broker.port == listener.port != 0
     assert broker.url == f"mqtt://127.0.0.1:{broker.port}"
+    assert broker.client_arguments() == {"hostname": DEFAULT_HOST, "port": broker.port}
     assert broker.is_serving
     await round_trip(listener)
 
@@ -89,6 +90,7 @@ async def test_websocket_and_secure_websocket(make_broker: MakeBroker, pki: Pki)
         ]
     )
     plain, secure = broker.listeners
+    assert broker.client_arguments() == plain.client_arguments()
     assert plain.url == f"ws://127.0.0.1:{plain.port}/mqtt"
     assert secure.url == f"wss://127.0.0.1:{secure.port}/custom"
     await round_trip(plain)
@@ -293,6 +295,8 @@ def test_broker_arguments_are_checked() -> None:
     assert Broker(listeners=[]).listeners == ()
     with pytest.raises(RuntimeError, match="no listener"):
         _ = Broker(listeners=[]).url
+    with pytest.raises(RuntimeError, match="no listener"):
+        Broker(listeners=[]).client_arguments()
     assert "new" in repr(Broker(port=0))
 
 
