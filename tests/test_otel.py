@@ -574,6 +574,7 @@ async def test_metrics_report_client_stats(
             ("asyncmqtt.client.connections.lost", stats.connection_losses),
             ("asyncmqtt.client.messages.discarded", stats.messages_discarded),
             ("asyncmqtt.client.responses.discarded", stats.responses_discarded),
+            ("asyncmqtt.client.receive_maximum.exceeded", stats.receive_maximum_exceeded),
             ("asyncmqtt.client.messages.in_flight", stats.in_flight),
             ("asyncmqtt.client.messages.queued_outgoing", stats.queued_outgoing),
             ("asyncmqtt.client.messages.queued_incoming", stats.queued_incoming),

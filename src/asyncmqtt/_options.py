@@ -116,6 +116,7 @@ class ClientOptions:
         authenticator: Authenticator | None = None,
         topic_alias_maximum: int | None = None,
         outgoing_topic_aliases: bool = False,
+        strict_receive_maximum: bool = True,
     ) -> ClientOptions:
         seconds = check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
         if tls_insecure is not None:
@@ -168,6 +169,7 @@ class ClientOptions:
             authenticator=authenticator,
             topic_alias_maximum=check_optional_int("topic_alias_maximum", topic_alias_maximum, 0),
             outgoing_topic_aliases=check_bool(outgoing_topic_aliases, "outgoing_topic_aliases"),
+            strict_receive_maximum=check_bool(strict_receive_maximum, "strict_receive_maximum"),
         )
         return cls(
             config=config,
@@ -211,6 +213,7 @@ def _core_config(
     authenticator: Authenticator | None = None,
     topic_alias_maximum: int | None = None,
     outgoing_topic_aliases: bool = False,
+    strict_receive_maximum: bool = True,
 ) -> ClientConfig:
     """The protocol core's configuration for ``version``, from the Client's arguments."""
     if will is not None and not isinstance(will, Will):
@@ -269,6 +272,7 @@ def _core_config(
         restore_subscriptions=restore_subscriptions,
         authenticator=authenticator,
         outgoing_topic_aliases=outgoing_topic_aliases,
+        strict_receive_maximum=strict_receive_maximum,
     )
     return config if version is _V5 else config.for_version(version)
 

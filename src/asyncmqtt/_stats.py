@@ -31,7 +31,9 @@ class ClientStats:
     * ``messages_discarded``: messages no stream wanted, by the documented policy of the
       asyncio-mqtt 0.x streams (each also logged);
     * ``responses_discarded``: messages on the response topic of ``client.request`` that no
-      request waited for (late responses, duplicates, strangers; each also logged).
+      request waited for (late responses, duplicates, strangers; each also logged);
+    * ``receive_maximum_exceeded``: messages the broker sent beyond our Receive Maximum,
+      tolerated with ``strict_receive_maximum=False`` (logged).
 
     Depths (read when asked): ``in_flight`` (QoS 1/2 publishes written and not yet
     acknowledged), ``queued_outgoing`` (publishes waiting to be written: for a slot under the
@@ -57,6 +59,7 @@ class ClientStats:
         "publishes_acknowledged",
         "publishes_failed",
         "publishes_refused",
+        "receive_maximum_exceeded",
         "responses_discarded",
     )
 
@@ -96,6 +99,11 @@ class ClientStats:
         responses that came after their request timed out or was cancelled, duplicates, and
         messages that are not responses to this client (each also logged; see the guide
         Request/response)."""
+        self.receive_maximum_exceeded = 0
+        """Messages the broker sent while as many as our Receive Maximum were unacknowledged:
+        a protocol violation, tolerated with ``Client(strict_receive_maximum=False)`` (the
+        message is delivered; see the guide Subscribing). Always 0 when strict, the default:
+        the connection ends instead."""
         self._session_depths = session_depths
         self._incoming_depth = incoming_depth
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -90,6 +91,7 @@ from .protocol.events import (
     PublishCompleted,
     PublishFailed,
     Reauthenticated,
+    ReceiveMaximumExceeded,
     ServerSettings,
     SubscribeCompleted,
     SubscriptionsRestored,
@@ -202,6 +204,12 @@ class Client:
       instead of its name. Off by default. ``topic_alias_maximum``: how many aliases the
       broker may use in what it sends us (0 to 65535; default none; the same as the CONNECT
       property). See the guide Topic aliases.
+    * ``strict_receive_maximum``: True (the default): a broker that sends more unacknowledged
+      QoS 1/2 messages than the Receive Maximum we announced (the CONNECT property
+      ``receive_maximum``) breaks the protocol, and the connection ends with DISCONNECT 0x93.
+      False: such messages are delivered as usual, logged and counted
+      (``client.stats.receive_maximum_exceeded``): for brokers that do it (mosquitto 2.0.11
+      with a small Receive Maximum and QoS 2). See Subscribing.
     * ``logger``: where the client logs (default ``logging.getLogger("asyncmqtt")``).
     * ``message_retry_set``: accepted for asyncio-mqtt 0.x code; it has no effect.
     """
@@ -221,6 +229,7 @@ class Client:
         "_make_message",
         "_options",
         "_reauthentication",
+        "_receive_maximum_warned",
         "_requester",
         "_room_waiters",
         "_router",
@@ -279,6 +288,7 @@ class Client:
         authenticator: Authenticator | None = None,
         topic_alias_maximum: int | None = None,
         outgoing_topic_aliases: bool = False,
+        strict_receive_maximum: bool = True,
     ) -> None:
         options = ClientOptions.from_arguments(
             hostname=hostname,
@@ -319,6 +329,7 @@ class Client:
             authenticator=authenticator,
             topic_alias_maximum=topic_alias_maximum,
             outgoing_topic_aliases=outgoing_topic_aliases,
+            strict_receive_maximum=strict_receive_maximum,
         )
         self._options = options
         #: Seconds the client's calls wait by default (and connecting takes at most); None:
@@ -362,6 +373,7 @@ class Client:
         self._subscription_counts: dict[str, int] = {}
         self._reauthentication = Reauthentication()
         self._requester: Requester | None = None  # made by the first request()
+        self._receive_maximum_warned = -1  # the connection last warned of (see its method)
 
     # ------------------------------------------------------------------ read-only state
 
@@ -593,6 +605,8 @@ class Client:
             self._wake_connected()
         elif isinstance(event, SubscriptionsRestored):
             self._report_restored(event)
+        elif isinstance(event, ReceiveMaximumExceeded):
+            self._report_receive_maximum_exceeded(event)
         elif isinstance(event, Reauthenticated):
             self._reauthentication.ended(event)
             self._logger.info("re-authenticated with the broker at %s", self._options.address)
@@ -698,6 +712,28 @@ class Client:
                 topic_filter,
                 code,
             )
+
+    def _report_receive_maximum_exceeded(self, event: ReceiveMaximumExceeded) -> None:
+        """``strict_receive_maximum=False`` tolerated a broker beyond our Receive Maximum:
+        counted, and logged at WARNING the first time on each connection (DEBUG after)."""
+        stats = self._stats
+        stats.receive_maximum_exceeded += 1
+        conn = self._supervisor.conn
+        number = 0 if conn is None else conn.number
+        first = number != self._receive_maximum_warned
+        self._receive_maximum_warned = number
+        self._logger.log(
+            logging.WARNING if first else logging.DEBUG,
+            "the broker at %s sent %d unacknowledged QoS 1/2 messages, more than our Receive "
+            "Maximum of %d (packet id %d); tolerated (strict_receive_maximum=False): the "
+            "message is delivered (%d times in all: client.stats.receive_maximum_exceeded%s)",
+            self._options.address,
+            event.unacknowledged,
+            event.receive_maximum,
+            event.packet_id,
+            stats.receive_maximum_exceeded,
+            "; further ones on this connection are logged at DEBUG" if first else "",
+        )
 
     def _acknowledge_delivered(self) -> None:
         """Acknowledge the messages the router delivered since the last time (see messages.py).

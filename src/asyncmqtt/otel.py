@@ -235,6 +235,12 @@ class _Meters:
                 "Messages on the response topic of client.request that no request waited for.",
                 _stat("responses_discarded"),
             ),
+            (
+                "asyncmqtt.client.receive_maximum.exceeded",
+                "{message}",
+                "Messages the broker sent beyond our Receive Maximum, tolerated.",
+                _stat("receive_maximum_exceeded"),
+            ),
         ]
         for name, unit, description, read in counters:
             meter.create_observable_counter(

@@ -50,6 +50,7 @@ def test_a_config_is_immutable() -> None:
     [
         ({"outgoing_topic_aliases": 1}, TypeError, "outgoing_topic_aliases must be a bool"),
         ({"manual_ack": "yes"}, TypeError, "manual_ack must be a bool"),
+        ({"strict_receive_maximum": 0}, TypeError, "strict_receive_maximum must be a bool"),
         ({"session_lost_policy": "fail"}, TypeError, "session_lost_policy must be a"),
         ({"topic_alias_maximum": -1}, ValueError, "topic_alias_maximum=-1"),
     ],

@@ -43,6 +43,7 @@ from asyncmqtt.protocol.events import (
     PublishCompleted,
     PublishFailed,
     Reauthenticated,
+    ReceiveMaximumExceeded,
     SubscribeCompleted,
     UnsubscribeCompleted,
 )
@@ -643,6 +644,20 @@ def test_our_receive_maximum_is_enforced() -> None:
     assert isinstance(event.error, ReceiveMaximumExceededError)
     assert event.reason_code == DisconnectReasonCode.RECEIVE_MAXIMUM_EXCEEDED
     assert broker.received()[-1] == Disconnect(DisconnectReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
+
+
+def test_a_tolerant_connection_reports_a_broker_over_our_receive_maximum_and_goes_on() -> None:
+    conn, broker = connected(receive_maximum=2, strict_receive_maximum=False)
+    first, second = Publish("x", b"1", 2, packet_id=1), Publish("x", b"2", 2, packet_id=2)
+    broker.send(first, second)
+    third = Publish("x", b"3", 2, packet_id=3)
+    assert broker.send(third) == [ReceiveMaximumExceeded(2, 3, 3), MessageReceived(third)]
+    assert broker.received() == [PubRec(1), PubRec(2), PubRec(3)]
+    assert conn.state is ConnectionState.CONNECTED
+    # Once back under the limit, nothing more is reported.
+    broker.send(PubRel(1), PubRel(2), PubRel(3))
+    fourth = Publish("x", b"4", 2, packet_id=4)
+    assert broker.send(fourth) == [MessageReceived(fourth)]
 
 
 def test_inbound_topic_aliases() -> None:

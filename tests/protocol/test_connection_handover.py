@@ -15,6 +15,7 @@ from asyncmqtt.protocol.events import (
     MessageReceived,
     PublishCompleted,
     PublishFailed,
+    ReceiveMaximumExceeded,
     SubscriptionsRestored,
 )
 from asyncmqtt.protocol.packets import (
@@ -237,6 +238,15 @@ def test_unacknowledged_messages_count_against_our_receive_maximum() -> None:
     assert isinstance(event, Disconnected)
     assert isinstance(event.error, ReceiveMaximumExceededError)
     assert "unacknowledged QoS 1/2 messages" in str(event.error)
+
+
+def test_a_tolerant_connection_delivers_and_acknowledges_messages_over_the_limit() -> None:
+    conn, broker = manual(receive_maximum=2, strict_receive_maximum=False)
+    broker.send(Publish("a", b"1", 1, packet_id=1), Publish("a", b"2", 2, packet_id=2))
+    third = Publish("a", b"3", 1, packet_id=3)
+    assert broker.send(third) == [ReceiveMaximumExceeded(2, 3, 3), MessageReceived(third)]
+    conn.acknowledge_first(3, 2.0)
+    assert broker.received() == [PubAck(1), PubRec(2), PubAck(3)]
 
 
 def test_a_qos1_message_of_an_ended_connection_is_not_acknowledged() -> None:

@@ -142,6 +142,8 @@ class ClientSettings(TypedDict, total=False):
     """``ClientConfig.queue_qos0_offline``."""
     restore_subscriptions: bool
     """``ClientConfig.restore_subscriptions``."""
+    strict_receive_maximum: bool
+    """``ClientConfig.strict_receive_maximum``."""
 
 
 _LIMIT_PROPERTIES = ("receive_maximum", "maximum_packet_size", "topic_alias_maximum")
@@ -190,8 +192,9 @@ class ClientConfig:
     receive_maximum: int = 65535
     """How many unacknowledged QoS 1/2 messages the broker may send us at once (1 to 65535;
     default 65535), announced in CONNECT (MQTT 5 only). More is a protocol error
-    (``ReceiveMaximumExceededError``). Without ``manual_ack`` QoS 1 messages are acknowledged
-    as they arrive, so in effect it bounds the QoS 2 ones awaiting PUBREL."""
+    (``ReceiveMaximumExceededError``), unless ``strict_receive_maximum`` is False. Without
+    ``manual_ack`` QoS 1 messages are acknowledged as they arrive, so in effect it bounds the
+    QoS 2 ones awaiting PUBREL."""
     maximum_packet_size: int | None = None
     """The largest packet we accept, in bytes, fixed header included (2 to 268435460),
     announced in CONNECT for MQTT 5; a larger one is a protocol error
@@ -223,6 +226,12 @@ class ClientConfig:
     """True: when the broker comes back without the session, subscribe again to what the
     session held (``SubscriptionsRestored`` reports it). False (the default): the session
     forgets them, as the broker did (``Session.subscriptions`` is then empty)."""
+    strict_receive_maximum: bool = True
+    """True (the default): a broker that sends more unacknowledged QoS 1/2 messages than our
+    ``receive_maximum`` breaks the protocol, and the connection ends with DISCONNECT 0x93
+    (``ReceiveMaximumExceededError``), as the specification says. False: such a message is
+    delivered and acknowledged as usual, and a ``ReceiveMaximumExceeded`` event reports it
+    (mosquitto 2.0.11 sends one QoS 2 message too many with a small Receive Maximum)."""
     # Encoded once here, so that a bad field fails now.
     connect_packet: Connect = field(init=False, repr=False, compare=False)
     """The CONNECT packet these settings make (not a parameter), without the authentication
@@ -244,6 +253,7 @@ class ClientConfig:
         check_bool(self.manual_ack, "manual_ack")
         check_bool(self.queue_qos0_offline, "queue_qos0_offline")
         check_bool(self.restore_subscriptions, "restore_subscriptions")
+        check_bool(self.strict_receive_maximum, "strict_receive_maximum")
         policy = self.session_lost_policy
         if not isinstance(policy, SessionLostPolicy):
             raise TypeError(f"session_lost_policy must be a SessionLostPolicy, got {show(policy)}")

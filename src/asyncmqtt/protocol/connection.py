@@ -95,6 +95,7 @@ from .events import (
     PublishCompleted,
     PublishFailed,
     Reauthenticated,
+    ReceiveMaximumExceeded,
     ServerSettings,
     SubscribeCompleted,
     SubscriptionsRestored,
@@ -876,7 +877,7 @@ class ClientConnection:
         else:
             inbound_qos2 = self._inbound_qos2
             if packet_id not in inbound_qos2:
-                self._check_receive_maximum(len(inbound_qos2))
+                self._check_receive_maximum(len(inbound_qos2), packet_id)
                 self._events.append(_new_tuple(MessageReceived, (packet,)))
             # A retransmission (already delivered) is only acknowledged again.
             self._send_ack(packet_id, 2)
@@ -901,14 +902,17 @@ class ClientConnection:
                 self._unacked.append((packet_id, 2))
                 return
         # (A QoS 1 message comes here only when the count is at our Receive Maximum: refused.)
-        self._check_receive_maximum(len(self._unacked) + len(self._inbound_qos2))
+        self._check_receive_maximum(len(self._unacked) + len(self._inbound_qos2), packet_id)
         session.inbound_unacked[packet_id] = [self.number, False]
         self._unacked.append((packet_id, qos))
         self._events.append(_new_tuple(MessageReceived, (packet,)))
 
-    def _check_receive_maximum(self, unacknowledged: int) -> None:
+    def _check_receive_maximum(self, unacknowledged: int, packet_id: int) -> None:
         limit = self._receive_maximum
         if unacknowledged >= limit:
+            if not self.config.strict_receive_maximum:  # tolerated: reported, then delivered
+                self._events.append(ReceiveMaximumExceeded(limit, unacknowledged + 1, packet_id))
+                return
             raise ReceiveMaximumExceededError(
                 f"the broker sent more than our Receive Maximum of {limit} "
                 "unacknowledged QoS 1/2 messages"

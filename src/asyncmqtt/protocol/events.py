@@ -25,6 +25,7 @@ __all__ = (
     "PublishCompleted",
     "PublishFailed",
     "Reauthenticated",
+    "ReceiveMaximumExceeded",
     "ServerSettings",
     "SubscribeCompleted",
     "SubscriptionsRestored",
@@ -181,6 +182,21 @@ class UnsubscribeCompleted(NamedTuple):
     """The UNSUBACK's properties (MQTT 5: ``reason_string``, ``user_properties``)."""
 
 
+class ReceiveMaximumExceeded(NamedTuple):
+    """The broker sent a QoS 1/2 message beyond our Receive Maximum, and the configuration
+    tolerates it (``ClientConfig.strict_receive_maximum=False``): the message is delivered
+    (its ``MessageReceived`` follows) and acknowledged as usual, instead of the connection
+    ending with DISCONNECT 0x93 (Receive Maximum exceeded)."""
+
+    receive_maximum: int
+    """Our Receive Maximum, as announced in CONNECT."""
+    unacknowledged: int
+    """How many QoS 1/2 messages from the broker were unacknowledged with this one (at least
+    ``receive_maximum + 1``)."""
+    packet_id: int
+    """The packet id of the message that went beyond it."""
+
+
 class Reauthenticated(NamedTuple):
     """A re-authentication (MQTT 5 AUTH exchange after CONNACK) succeeded."""
 
@@ -217,6 +233,7 @@ Event = (
     | SubscriptionsRestored
     | UnsubscribeCompleted
     | Reauthenticated
+    | ReceiveMaximumExceeded
     | Disconnected
 )
 """Any of the events ``ClientConnection.events_received()`` returns."""
@@ -230,5 +247,6 @@ strict_equality(
     SubscriptionsRestored,
     UnsubscribeCompleted,
     Reauthenticated,
+    ReceiveMaximumExceeded,
     Disconnected,
 )
