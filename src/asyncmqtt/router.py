@@ -20,7 +20,9 @@ while other ``subscription()`` / ``filtered_messages()`` streams whose filters m
 their own copy. Reading ``client.messages`` instead would take every other message from
 whoever reads it; a ``subscription()`` per route would send a SUBSCRIBE each and lose the
 order between routes. When ``run`` ends, the block ends: the filters that no other
-``subscription()`` holds are unsubscribed (one UNSUBSCRIBE).
+``subscription()`` holds are unsubscribed (one UNSUBSCRIBE). (A program that also subscribes
+to other topics should read ``client.messages`` from the start: with a filtered stream open,
+messages nobody wants while nobody reads it are discarded and reported, as messages.py says.)
 
 Overlapping filters. MQTT lets a broker send a message once per subscription it matches, and
 mosquitto 2 does so with MQTT 5; each copy would reach every matching handler. So the router
@@ -31,17 +33,19 @@ merged that way; ``run`` logs a WARNING naming them.
 
 Dispatching (``serve``). A message goes to every route whose filter matches its topic, in the
 order the routes were added, each handler called with the parameters taken from the topic
-(``str``). The message's handlers run concurrently; the message is done when all of them have
-finished. Messages on one topic are handled one after another, in arrival order; messages on
-different topics concurrently, at most ``max_concurrency`` at once. Each message is one task,
-which first waits for the task of the message before it on its topic (``_tails`` keeps the
-last task per topic, so it holds only the topics in flight), then for a place among the
-``max_concurrency``. The router holds at most ``max_pending`` messages (being handled or
-waiting): it takes the next one from the stream only when it has room, so slow handlers slow
-the reading, and what the router cannot take yet waits in the client (with the client's
+(``str``); the routes of a topic are found once and remembered (up to 4096 topics, then the
+memory starts afresh). The message's handlers run concurrently; the message is done when all of
+them have finished. Messages on one topic are handled one after another, in arrival order;
+messages on different topics concurrently, at most ``max_concurrency`` at once. A topic with a
+message in flight has a lane: a deque of the messages that came after it on that topic, and one
+task that handles them in order, each after taking one of the ``max_concurrency`` places, and
+ends when the lane is empty (so the lanes are only the topics in flight, and a busy topic costs
+no task per message). The router holds at most ``max_pending`` messages (being handled or
+waiting): it takes the next one from the stream only when it has room, so slow handlers slow the
+reading, and what the router cannot take yet waits in the client (with the client's
 backpressure), never in an unbounded queue here. ``max_pending`` is larger than
-``max_concurrency`` so that messages piling up behind one slow topic do not stop the others
-at once.
+``max_concurrency`` so that messages piling up behind one slow topic do not stop the others at
+once.
 
 Failures. A handler's exception goes to ``on_error(message, error)``; the default logs it at
 ERROR with the message's topic and the route's pattern. The other handlers, and the next
@@ -69,8 +73,8 @@ import keyword
 import logging
 import math
 import re
+from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 from ._checks import Logger, check_logger
@@ -101,6 +105,7 @@ exception when a handler raises; raising from it stops the router with that exce
 HandlerT = TypeVar("HandlerT", bound=Handler)
 
 _UNMATCHED_WARNING_INTERVAL: Final = 10.0  # seconds between warnings of unmatched messages
+_MATCH_CACHE_LIMIT: Final = 4096  # topics whose routes are remembered
 _PARAMETER = re.compile(r"\{([^{}:]*)(?::([^{}]*))?\}")
 _SHARE_PREFIX = "$share/"
 
@@ -164,6 +169,9 @@ class Route:
     def __repr__(self) -> str:
         name = getattr(self.handler, "__qualname__", repr(self.handler))
         return f"<Route {self.pattern!r} -> {name} (qos={self.options.qos})>"
+
+
+_Matched: TypeAlias = list[tuple[Route, dict[str, str]]]  # the routes of a message
 
 
 def _parse(pattern: object) -> tuple[str, tuple[tuple[int, str], ...], tuple[int, str] | None]:
@@ -363,6 +371,7 @@ class Router:
         self._logger = check_logger(logger)
         self._routes: list[Route] = []
         self._trie: FilterTrie[Route] = FilterTrie()
+        self._matches: dict[str, _Matched] = {}  # topic -> its routes (see _matched)
         self._running = 0  # how many serve() calls run now
         self.messages_handled: int = 0
         """Messages whose handlers have all finished (failed ones included)."""
@@ -437,6 +446,7 @@ class Router:
                 )
         self._routes.append(route)
         self._trie.add(route.topic_filter, route)
+        self._matches.clear()
         return route
 
     @property
@@ -472,6 +482,17 @@ class Router:
             routes.sort(key=_route_order)
         levels = topic.split("/")
         return [(route, route._parameters(levels)) for route in routes]
+
+    def _matched(self, topic: str) -> _Matched:
+        """``match`` for dispatching, remembered per topic (a program's topics repeat; the
+        routes do not change while it runs). Not to be changed: it is shared."""
+        cache = self._matches
+        found = cache.get(topic)
+        if found is None:
+            if len(cache) >= _MATCH_CACHE_LIMIT:
+                cache.clear()
+            found = cache[topic] = self.match(topic)
+        return found
 
     # ------------------------------------------------------------------ running
 
@@ -535,16 +556,14 @@ class Router:
         called. For tests, and for programs that read their messages themselves (no order
         or concurrency rules apply here). A handler's exception goes to ``on_error``; what
         ``on_error`` raises is raised here."""
-        matched = self.match(message.topic.value)
+        matched = self._matched(message.topic.value)
         if not matched:
             await self._unmatched(message)
             return 0
         await self._dispatch(message, matched)
         return len(matched)
 
-    async def _dispatch(
-        self, message: Message, matched: list[tuple[Route, dict[str, str]]]
-    ) -> None:
+    async def _dispatch(self, message: Message, matched: _Matched) -> None:
         """Run the handlers of one message (concurrently if several), then acknowledge it."""
         if len(matched) == 1:
             route, parameters = matched[0]
@@ -626,25 +645,31 @@ def _route_order(route: Route) -> int:
 
 
 class _Serving:
-    """The state of one ``serve`` call (see the module docstring)."""
+    """The state of one ``serve`` call (see the module docstring).
+
+    A topic with a message being handled has a *lane*: the messages that came after it on
+    that topic, in order, and one task (its worker) that handles them one after another and
+    ends when the lane is empty. So a busy topic costs a deque append per message, and only
+    a message on a topic with nothing in flight makes a task.
+    """
 
     __slots__ = (
         "_error",
+        "_lanes",
         "_main",
         "_room",
         "_router",
         "_running",
         "_stopping",
-        "_tails",
-        "_tasks",
+        "_workers",
     )
 
     def __init__(self, router: Router) -> None:
         self._router = router
         self._room = asyncio.Semaphore(router.max_pending)  # messages held
         self._running = asyncio.Semaphore(router.max_concurrency)  # messages being handled
-        self._tails: dict[str, asyncio.Task[None]] = {}  # topic -> its latest message's task
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lanes: dict[str, deque[tuple[Message, _Matched]]] = {}  # topics in flight
+        self._workers: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None  # what on_error raised: serving stops
         self._stopping = False
         main = asyncio.current_task()
@@ -672,7 +697,7 @@ class _Serving:
     async def _read(self, messages: AsyncIterable[Message]) -> None:
         router = self._router
         room = self._room
-        tails = self._tails
+        lanes = self._lanes
         iterator = aiter(messages)
         while True:
             await room.acquire()
@@ -685,37 +710,40 @@ class _Serving:
                 room.release()
                 raise
             topic = message.topic.value
-            matched = router.match(topic)
+            matched = router._matched(topic)
             if not matched:
                 room.release()
                 await router._unmatched(message)
                 continue
-            task = asyncio.create_task(self._handle(message, matched, tails.get(topic)))
-            tails[topic] = task
-            self._tasks.add(task)
-            task.add_done_callback(partial(self._done, topic))
+            lane = lanes.get(topic)
+            if lane is not None:
+                lane.append((message, matched))
+                continue
+            lanes[topic] = deque()
+            worker = asyncio.create_task(self._work(topic, message, matched))
+            self._workers.add(worker)
+            worker.add_done_callback(self._done)
 
-    async def _handle(
-        self,
-        message: Message,
-        matched: list[tuple[Route, dict[str, str]]],
-        previous: asyncio.Task[None] | None,
-    ) -> None:
-        try:
-            if previous is not None and not previous.done():
-                await asyncio.wait((previous,))  # (its outcome is its own)
-            async with self._running:
-                await self._router._dispatch(message, matched)
-        finally:
-            self._room.release()
+    async def _work(self, topic: str, message: Message, matched: _Matched) -> None:
+        """Handle ``message``, then the messages of its topic's lane, one after another."""
+        lane = self._lanes[topic]
+        while True:
+            try:
+                async with self._running:
+                    await self._router._dispatch(message, matched)
+            finally:
+                self._room.release()
+            if not lane:
+                # (Only here: when serving stops, what is left in lanes is reported.)
+                del self._lanes[topic]
+                return
+            message, matched = lane.popleft()
 
-    def _done(self, topic: str, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._tails.get(topic) is task:
-            del self._tails[topic]
-        if task.cancelled():
+    def _done(self, worker: asyncio.Task[None]) -> None:
+        self._workers.discard(worker)
+        if worker.cancelled():
             return
-        error = task.exception()
+        error = worker.exception()
         if error is None:
             return
         if self._stopping or self._error is not None:
@@ -728,23 +756,25 @@ class _Serving:
 
     async def _finish(self) -> None:
         """Wait until every message taken is handled."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        while self._workers:
+            await asyncio.wait(set(self._workers))
 
     async def _stop_all(self) -> None:
         """Cancel the handling still going on (serving was cancelled or stopped), say so, and
         wait until it has ended."""
         self._stopping = True
-        tasks = set(self._tasks)
-        if not tasks:
+        workers = set(self._workers)
+        # Each worker holds the message it handles; its lane, those waiting behind it.
+        unfinished = len(workers) + sum(map(len, self._lanes.values()))
+        if not unfinished:
             return
-        for task in tasks:
-            task.cancel()
+        for worker in workers:
+            worker.cancel()
         self._router._logger.warning(
             "the router stopped with %d messages not finished (being handled, or waiting for "
             "the message before them on their topic): their handling was cancelled (with "
             "manual_ack they are not acknowledged: the broker sends them again if it keeps "
             "the session)",
-            len(tasks),
+            unfinished,
         )
-        await asyncio.wait(tasks)
+        await asyncio.wait(workers)

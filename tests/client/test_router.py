@@ -19,6 +19,7 @@ from broker import Mosquitto
 from client_helpers import REPOSITORY, client_for, next_message
 
 from asyncmqtt import Message, MqttError, Reconnect, Router, SubscribeOptions
+from asyncmqtt import router as router_module
 from asyncmqtt.messages import MessageFactory
 from asyncmqtt.protocol.packets import Publish
 from asyncmqtt.protocol.topics import matches
@@ -786,6 +787,28 @@ async def test_when_the_stream_raises_the_messages_taken_are_handled_then_it_rai
     with pytest.raises(MqttError, match="the connection ended"):
         await guarded(serving)
     assert sorted(handled) == ["a", "b"]
+
+
+async def test_the_routes_of_a_topic_are_remembered_until_a_route_is_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(router_module, "_MATCH_CACHE_LIMIT", 2)
+    router = Router()
+    calls: list[str] = []
+
+    @router.route("a/{x}")
+    async def first(message: Message, x: str) -> None:
+        calls.append(f"first {x}")
+
+    for topic in ("a/1", "a/2", "a/3", "a/1"):  # (the third one clears the full memory)
+        await router.handle(plain(topic))
+
+    @router.route("#")
+    async def everything(message: Message) -> None:
+        calls.append(f"everything {message.topic.value}")
+
+    await router.handle(plain("a/1"))  # the new route is seen at once
+    assert calls == ["first 1", "first 2", "first 3", "first 1", "first 1", "everything a/1"]
 
 
 async def test_routes_cannot_change_while_serving() -> None:
