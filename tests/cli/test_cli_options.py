@@ -41,6 +41,7 @@ def arguments(*argv: str, password: str | None = None) -> dict[str, object]:
         ["--help"],
         ["sub", "--help"],
         ["pub", "--help"],
+        ["req", "--help"],
         ["broker", "--help"],
         ["bench", "--help"],
         ["bench", "pub", "--help"],
@@ -57,7 +58,7 @@ def test_help_at_every_level_has_examples(cli: Cli, argv: list[str]) -> None:
 
 def test_the_top_level_help_lists_the_commands_and_the_exit_statuses(cli: Cli) -> None:
     out = cli("--help").out
-    for name in ("sub", "pub", "bench", "broker"):
+    for name in ("sub", "pub", "req", "bench", "broker"):
         assert f"    {name} " in out
     for status in range(5):
         assert f"\n  {status}  " in out

@@ -1,4 +1,4 @@
-"""The ``asyncmqtt`` command: ``sub``, ``pub``, ``bench`` and ``broker``.
+"""The ``asyncmqtt`` command: ``sub``, ``pub``, ``req``, ``bench`` and ``broker``.
 
 Run as ``asyncmqtt`` (the console script) or ``python -m asyncmqtt``. It needs nothing beyond
 the standard library and asyncmqtt itself (argparse); ``--ws`` and ``--proxy`` need the same
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import _bench, _broker, _pub, _sub
+from . import _bench, _broker, _pub, _req, _sub
 from ._connect import broker_from, read_password
 from ._parser import ExitCode, Parser, format_examples
 from ._run import configure_logging, describe, exit_code, run
@@ -35,6 +35,7 @@ _EXAMPLES = format_examples(
             "publish one, acknowledged",
             "asyncmqtt pub -h broker.example -t sensors/temp -m 21.5 -q 1",
         ),
+        ("ask and wait for the answer (MQTT 5)", "asyncmqtt req -t services/adder -m '[1, 2]'"),
         ("measure a broker", "asyncmqtt bench pub -h broker.example -c 10 -q 1 --duration 10"),
         ("a broker for local development", "asyncmqtt broker --ws-port 8080"),
     ]
@@ -54,7 +55,7 @@ def build_parser() -> Parser:
     parser = Parser(
         prog="asyncmqtt",
         description="MQTT from the command line, with asyncmqtt's own connection code: "
-        "publish, subscribe, benchmark a broker, or run one.",
+        "publish, subscribe, request/response, benchmark a broker, or run one.",
         epilog=f"examples:\n{_EXAMPLES}\n{_EXIT_STATUS}\n"
         "Run 'asyncmqtt COMMAND --help' for a command's options.",
     )
@@ -64,6 +65,7 @@ def build_parser() -> Parser:
     )
     _sub.add_parser(commands)
     _pub.add_parser(commands)
+    _req.add_parser(commands)
     _bench.add_parser(commands)
     _broker.add_parser(commands)
     return parser

@@ -9,14 +9,23 @@ properties (``correlation_data``) follow the same rule.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
+import sys
 from typing import Any
 
 from ..messages import Message
 from ..protocol.properties import Properties
 
-__all__ = ("message_json", "message_line", "payload_text", "properties_json")
+__all__ = (
+    "add_output_options",
+    "message_json",
+    "message_line",
+    "payload_text",
+    "properties_json",
+    "write_message",
+)
 
 _HEX_SHOWN = 64  # bytes of a binary payload shown in hex before "..."
 
@@ -29,6 +38,37 @@ def payload_text(payload: bytes) -> str:
         shown = payload[:_HEX_SHOWN].hex()
         more = "..." if len(payload) > _HEX_SHOWN else ""
         return f"<{len(payload)} bytes, not UTF-8: {shown}{more}>"
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``-v``, ``--json``, ``--raw``: how the messages a command receives are shown."""
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the topic, QoS, retain flag and MQTT 5 properties before the payload",
+    )
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per message (payload as text, or payload_base64)",
+    )
+    output.add_argument(
+        "--raw", action="store_true", help="write the payloads' bytes as they are, nothing else"
+    )
+
+
+def write_message(message: Message, args: argparse.Namespace) -> None:
+    """Show ``message`` on stdout as ``add_output_options``' options say, at once (flushed:
+    a pipe sees each message as it comes)."""
+    if args.raw:
+        sys.stdout.buffer.write(message.payload)
+        sys.stdout.buffer.flush()
+        return
+    line = message_json(message) if args.json else message_line(message, verbose=args.verbose)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def message_line(message: Message, *, verbose: bool) -> str:

@@ -20,6 +20,7 @@ __all__ = (
     "add_connection_options",
     "add_debug_option",
     "add_message_properties",
+    "add_payload_options",
     "add_subparser",
     "duration",
     "format_examples",
@@ -242,7 +243,7 @@ def add_connection_options(parser: argparse.ArgumentParser, *, many: bool = Fals
         type=duration,
         default=10.0,
         metavar="SECONDS",
-        help="how long to wait for the broker: connecting, each acknowledgement (10)",
+        help="how long to wait for the broker: connecting, each acknowledgement, a response (10)",
     )
     tls = parser.add_argument_group("TLS")
     tls.add_argument("--tls", action="store_true", help="connect with TLS (mqtts:// and wss:// do)")
@@ -294,8 +295,24 @@ def add_connection_options(parser: argparse.ArgumentParser, *, many: bool = Fals
     add_debug_option(parser)
 
 
-def add_message_properties(parser: argparse.ArgumentParser) -> None:
-    """The MQTT 5 properties of a PUBLISH (pub, req)."""
+def add_payload_options(parser: argparse.ArgumentParser, *, lines: bool) -> None:
+    """Where the payload comes from (one of them is required); ``lines``: also
+    ``--stdin-lines``, a message per line."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("-m", "--message", metavar="TEXT", help="the payload, as UTF-8 text")
+    source.add_argument("-f", "--file", metavar="FILE", help="the payload: a file's bytes")
+    source.add_argument("--stdin", action="store_true", help="the payload: all of stdin")
+    if lines:
+        source.add_argument(
+            "--stdin-lines",
+            action="store_true",
+            help="one message per line of stdin (without its line break; empty lines are skipped)",
+        )
+    source.add_argument("-n", "--null", action="store_true", help="an empty payload")
+
+
+def add_message_properties(parser: argparse.ArgumentParser, *, request: bool = False) -> None:
+    """The MQTT 5 properties of a PUBLISH (pub; req without the two it sets itself)."""
     group = parser.add_argument_group("MQTT 5 message properties")
     group.add_argument("--content-type", metavar="TYPE", help="e.g. application/json")
     group.add_argument(
@@ -304,6 +321,9 @@ def add_message_properties(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="the broker drops the message when not delivered within this time",
     )
+    if request:
+        parser.set_defaults(response_topic=None, correlation_data=None)
+        return
     group.add_argument("--response-topic", metavar="TOPIC", help="where to answer")
     group.add_argument(
         "--correlation-data", metavar="TEXT", help="data the responder sends back (UTF-8)"

@@ -19,6 +19,7 @@ from ._parser import (
     Parser,
     add_connection_options,
     add_message_properties,
+    add_payload_options,
     add_subparser,
     duration,
     format_examples,
@@ -26,7 +27,7 @@ from ._parser import (
     qos,
 )
 
-__all__ = ("add_parser", "run")
+__all__ = ("add_parser", "given_payload", "run")
 
 SUMMARY: Final = "publish a message"
 EXAMPLES: Final = format_examples(
@@ -58,16 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("-t", "--topic", required=True, help="the topic to publish to")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("-m", "--message", metavar="TEXT", help="the payload, as UTF-8 text")
-    source.add_argument("-f", "--file", metavar="FILE", help="the payload: a file's bytes")
-    source.add_argument("--stdin", action="store_true", help="the payload: all of stdin")
-    source.add_argument(
-        "--stdin-lines",
-        action="store_true",
-        help="one message per line of stdin (without its line break; empty lines are skipped)",
-    )
-    source.add_argument("-n", "--null", action="store_true", help="an empty payload")
+    add_payload_options(parser, lines=True)
     parser.add_argument("-q", "--qos", type=qos, default=0, help="0, 1 or 2 (0)")
     parser.add_argument(
         "-r", "--retain", action="store_true", help="the broker keeps it for new subscribers"
@@ -93,7 +85,7 @@ async def run(args: argparse.Namespace, broker: Broker, password: str | None) ->
     # sends nothing.
     topic = Topic(args.topic)
     properties = message_properties(args)
-    first = _payload(args)
+    first = given_payload(args)
     client = Client(**client_arguments(args, broker, password))
     async with client:
         published = 0
@@ -106,8 +98,8 @@ async def run(args: argparse.Namespace, broker: Broker, password: str | None) ->
     return ExitCode.OK
 
 
-def _payload(args: argparse.Namespace) -> bytes | None:
-    """The one payload known before connecting (None for --stdin-lines)."""
+def given_payload(args: argparse.Namespace) -> bytes | None:
+    """The payload ``add_payload_options``' options give (None for --stdin-lines)."""
     if args.message is not None:
         payload: bytes = args.message.encode()
         return payload

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Final
 
 from ..client import Client
-from ..messages import Message
 from ..protocol.properties import Properties
 from ..topics import Wildcard
 from ._connect import Broker, client_arguments
-from ._output import message_json, message_line
+from ._output import add_output_options, write_message
 from ._parser import (
     ExitCode,
     Parser,
@@ -79,21 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Parser]) -> None:
         metavar="SECONDS",
         help="exit after SECONDS (status 3 when -C messages did not all come by then)",
     )
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show the topic, QoS, retain flag and MQTT 5 properties before the payload",
-    )
-    output.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON object per message (payload as text, or payload_base64)",
-    )
-    output.add_argument(
-        "--raw", action="store_true", help="write the payloads' bytes as they are, nothing else"
-    )
+    add_output_options(parser)
     parser.add_argument(
         "--reconnect",
         action="store_true",
@@ -117,7 +101,7 @@ async def run(args: argparse.Namespace, broker: Broker, password: str | None) ->
         try:
             async with asyncio.timeout(args.wait):
                 async for message in client.messages:
-                    _write(message, args)
+                    write_message(message, args)
                     received += 1
                     if received == args.count:
                         break
@@ -127,13 +111,3 @@ async def run(args: argparse.Namespace, broker: Broker, password: str | None) ->
                     f"-W: {received} of {args.count} messages came within {args.wait:g} s"
                 ) from None
     return ExitCode.OK
-
-
-def _write(message: Message, args: argparse.Namespace) -> None:
-    if args.raw:
-        sys.stdout.buffer.write(message.payload)
-        sys.stdout.buffer.flush()
-        return
-    line = message_json(message) if args.json else message_line(message, verbose=args.verbose)
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
