@@ -1,6 +1,8 @@
 """The embedded broker's hooks over real connections: authenticate, authorize, redirect and
-enhanced authentication (through the client core's ``Authenticator``: ``Client`` does not take
-one), hooks that fail, and what the broker logs (never passwords nor payloads)."""
+enhanced authentication (through the client core's ``Authenticator``, packet by packet;
+``Client(authenticator=...)`` with SCRAM against this broker is in
+tests/client/test_client_authentication.py), hooks that fail, and what the broker logs (never
+passwords nor payloads)."""
 
 from __future__ import annotations
 
