@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from both_brokers import AnyBroker
 from broker import Mosquitto
 
 from asyncmqtt import Client, Message, MessageStream
@@ -21,7 +22,7 @@ from asyncmqtt import Client, Message, MessageStream
 GUARD_SECONDS = 10.0
 
 
-def client_for(broker: Mosquitto, **options: Any) -> Client:
+def client_for(broker: AnyBroker, **options: Any) -> Client:
     """A Client for ``broker`` (MQTT 5 unless ``protocol`` says otherwise)."""
     return Client(broker.host, broker.port, **options)
 

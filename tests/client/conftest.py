@@ -1,11 +1,21 @@
-"""Fixtures for the client tests (helpers that tests import live in client_helpers.py)."""
+"""Fixtures for the client tests (helpers that tests import live in client_helpers.py).
+
+``broker`` and ``make_broker`` run a feature test once against mosquitto and once against the
+embedded broker (``both_brokers.py``): the test's id says which, ``[mosquitto-...]`` or
+``[embedded-...]``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
+from collections.abc import AsyncIterator
 
 import pytest
+from both_brokers import BROKERS, AnyBroker, MakeBroker
+
+from asyncmqtt.broker import Broker
 
 _counter = itertools.count()
 
@@ -15,3 +25,32 @@ def topic(request: pytest.FixtureRequest) -> str:
     """A topic prefix no other test uses, so tests sharing a broker never see each other."""
     name = re.sub(r"\W", "_", request.node.name)  # no wildcards, no '/'
     return f"test/{name}/{next(_counter)}"
+
+
+@pytest.fixture(params=BROKERS)
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    """``"mosquitto"`` or ``"embedded"``: the broker this run of the test uses."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+async def broker(broker_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[AnyBroker]:
+    """The session's mosquitto, or an embedded broker of this test's own."""
+    if broker_kind == "mosquitto":
+        yield request.getfixturevalue("mosquitto")
+        return
+    async with Broker(port=0) as embedded:
+        yield embedded
+
+
+@pytest.fixture
+async def make_broker(
+    broker_kind: str, request: pytest.FixtureRequest
+) -> AsyncIterator[MakeBroker]:
+    """``await make_broker(**options)``: a broker of this run's kind with those options."""
+    make_mosquitto = (
+        request.getfixturevalue("make_mosquitto") if broker_kind == "mosquitto" else None
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        yield MakeBroker(broker_kind, make_mosquitto, stack)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trustme
+from both_brokers import AnyBroker, MakeBroker
 from broker import Mosquitto
 from client_helpers import client_for
 from fake_servers import FakeServer, FakeSession, serve_plainly
@@ -41,20 +42,20 @@ V311 = ProtocolVersion.V311
 
 
 @pytest.mark.parametrize("protocol", [ProtocolVersion.V31, V311, V5])
-async def test_connects_with_each_protocol_version(mosquitto: Mosquitto, protocol: Any) -> None:
-    async with client_for(mosquitto, protocol=protocol) as client:
+async def test_connects_with_each_protocol_version(broker: AnyBroker, protocol: Any) -> None:
+    async with client_for(broker, protocol=protocol) as client:
         assert client.is_connected
         assert client.protocol is protocol
     assert not client.is_connected
 
 
-async def test_default_protocol_is_mqtt_5(mosquitto: Mosquitto) -> None:
-    async with client_for(mosquitto) as client:
+async def test_default_protocol_is_mqtt_5(broker: AnyBroker) -> None:
+    async with client_for(broker) as client:
         assert client.protocol is V5
 
 
-async def test_connack_details_are_readable(make_mosquitto: MosquittoFactory) -> None:
-    broker = make_mosquitto(max_inflight_messages=7, max_packet_size=5000)
+async def test_connack_details_are_readable(make_broker: MakeBroker) -> None:
+    broker = await make_broker(receive_maximum=7, maximum_packet_size=5000)
     async with client_for(broker, identifier="") as client:
         server = client.server
         assert server.receive_maximum == 7
@@ -80,8 +81,8 @@ async def test_identifier_and_its_old_name_client_id(mosquitto: Mosquitto, name:
         assert f" as given-{name} " in mosquitto.log_text()
 
 
-async def test_username_and_password(make_mosquitto: MosquittoFactory) -> None:
-    broker = make_mosquitto(anonymous=False, users={"alice": "wonderland"})
+async def test_username_and_password(make_broker: MakeBroker) -> None:
+    broker = await make_broker(users={"alice": "wonderland"})
     async with client_for(broker, username="alice", password="wonderland") as client:
         assert client.is_connected
     async with client_for(broker, username="alice", password=b"wonderland") as client:
@@ -93,9 +94,9 @@ async def test_username_and_password(make_mosquitto: MosquittoFactory) -> None:
     [(V5, ConnAckReasonCode.NOT_AUTHORIZED), (V311, ConnectReturnCode.NOT_AUTHORIZED)],
 )
 async def test_refused_connection(
-    make_mosquitto: MosquittoFactory, protocol: ProtocolVersion, code: int
+    make_broker: MakeBroker, protocol: ProtocolVersion, code: int
 ) -> None:
-    broker = make_mosquitto(anonymous=False, users={"alice": "wonderland"})
+    broker = await make_broker(users={"alice": "wonderland"})
     client = client_for(broker, username="alice", password="wrong", protocol=protocol)
     with pytest.raises(MqttConnectError) as caught:
         await client.__aenter__()
@@ -278,10 +279,10 @@ async def test_will_is_sent_in_connect() -> None:
     assert connect.will.qos == 1 and connect.will.retain
 
 
-async def test_will_is_published_when_the_client_vanishes(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as watcher:
+async def test_will_is_published_when_the_client_vanishes(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as watcher:
         await watcher.subscribe(f"{topic}/will", qos=1)
-        doomed = client_for(mosquitto, will=Will(f"{topic}/will", payload=3.5, qos=1))
+        doomed = client_for(broker, will=Will(f"{topic}/will", payload=3.5, qos=1))
         await doomed.__aenter__()
         assert doomed._link is not None
         doomed._link.abort()  # the network connection dies without DISCONNECT

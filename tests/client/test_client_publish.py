@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-from broker import Mosquitto
+from both_brokers import AnyBroker, MakeBroker
 from client_helpers import client_for, next_message
 from fake_servers import FakeServer, FakeSession
 
@@ -23,9 +23,6 @@ from asyncmqtt import (
 )
 from asyncmqtt.errors import ConnectionLostError
 from asyncmqtt.protocol.packets import PubAck, Publish, SubAck, Subscribe
-
-if TYPE_CHECKING:
-    from conftest import MosquittoFactory
 
 V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
@@ -45,9 +42,9 @@ BOTH = pytest.mark.parametrize("protocol", [V311, V5])
     ],
 )
 async def test_payload_encoding(
-    mosquitto: Mosquitto, topic: str, payload: Any, expected: bytes
+    broker: AnyBroker, topic: str, payload: Any, expected: bytes
 ) -> None:
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         await client.subscribe(topic)
         await client.publish(topic, payload)
         message = await next_message(client.messages)
@@ -57,9 +54,9 @@ async def test_payload_encoding(
 @BOTH
 @pytest.mark.parametrize("qos", [0, 1, 2])
 async def test_round_trip_at_each_qos(
-    mosquitto: Mosquitto, topic: str, protocol: ProtocolVersion, qos: int
+    broker: AnyBroker, topic: str, protocol: ProtocolVersion, qos: int
 ) -> None:
-    async with client_for(mosquitto, protocol=protocol) as client:
+    async with client_for(broker, protocol=protocol) as client:
         assert await client.subscribe(f"{topic}/#", qos=2) == (2,)
         result = await client.publish(Topic(f"{topic}/t"), f"qos {qos}", qos=qos)
         assert result is None if qos == 0 else result in (0, 0x10)
@@ -71,26 +68,26 @@ async def test_round_trip_at_each_qos(
         assert (message.mid == 0) == (qos == 0)
 
 
-async def test_publish_returns_the_reason_code(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as client:
+async def test_publish_returns_the_reason_code(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as client:
         # MQTT 5: a QoS 1 publish nobody subscribed to is acknowledged with 0x10.
         assert await client.publish(topic, "x", qos=1) == PubAckReasonCode.NO_MATCHING_SUBSCRIBERS
         await client.subscribe(topic)
         assert await client.publish(topic, "x", qos=1) == PubAckReasonCode.SUCCESS
 
 
-async def test_retained_message(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as publisher:
+async def test_retained_message(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as publisher:
         await publisher.publish(topic, "kept", qos=1, retain=True)
-    async with client_for(mosquitto) as subscriber:
+    async with client_for(broker) as subscriber:
         await subscriber.subscribe(topic)
         message = await next_message(subscriber.messages)
         assert (message.payload, message.retain) == (b"kept", True)
-    async with client_for(mosquitto) as publisher:
+    async with client_for(broker) as publisher:
         await publisher.publish(topic, None, qos=1, retain=True)  # clears it
 
 
-async def test_publish_properties_round_trip(mosquitto: Mosquitto, topic: str) -> None:
+async def test_publish_properties_round_trip(broker: AnyBroker, topic: str) -> None:
     properties = Properties(
         payload_format_indicator=1,
         message_expiry_interval=60,
@@ -99,7 +96,7 @@ async def test_publish_properties_round_trip(mosquitto: Mosquitto, topic: str) -
         correlation_data=b"\x01\x02",
         user_properties=(("k", "v"), ("k", "w")),
     )
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         await client.subscribe(topic)
         await client.publish(topic, "hi", qos=1, properties=properties)
         received = (await next_message(client.messages)).properties
@@ -113,10 +110,8 @@ async def test_publish_properties_round_trip(mosquitto: Mosquitto, topic: str) -
 
 
 @pytest.mark.parametrize("qos", [1, 2])
-async def test_negative_acknowledgement_raises(make_mosquitto: MosquittoFactory, qos: int) -> None:
-    broker = make_mosquitto(
-        anonymous=False, users={"alice": "pw"}, acl="user alice\ntopic readwrite allowed/#\n"
-    )
+async def test_negative_acknowledgement_raises(make_broker: MakeBroker, qos: int) -> None:
+    broker = await make_broker(users={"alice": "pw"}, allowed_topics=["allowed/#"])
     async with client_for(broker, username="alice", password="pw") as client:
         with pytest.raises(MqttCodeError) as caught:
             await client.publish("denied/topic", "no", qos=qos)
@@ -127,9 +122,9 @@ async def test_negative_acknowledgement_raises(make_mosquitto: MosquittoFactory,
 
 
 async def test_payload_above_the_broker_maximum_raises_before_sending(
-    make_mosquitto: MosquittoFactory, topic: str
+    make_broker: MakeBroker, topic: str
 ) -> None:
-    broker = make_mosquitto(max_packet_size=1000)
+    broker = await make_broker(maximum_packet_size=1000)
     async with client_for(broker) as client:
         assert client.server.maximum_packet_size == 1000
         await client.subscribe(topic)
@@ -163,10 +158,10 @@ async def test_payload_above_the_broker_maximum_raises_before_sending(
     ],
 )
 async def test_bad_publish_arguments(
-    mosquitto: Mosquitto, topic: str, call: dict[str, Any], error: type, words: str
+    broker: AnyBroker, topic: str, call: dict[str, Any], error: type, words: str
 ) -> None:
     arguments = {"topic": f"{topic}/ok", "payload": "p", "qos": 1, **call}
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         await client.subscribe(f"{topic}/#")
         with pytest.raises(error) as caught:
             await client.publish(**arguments)
@@ -176,14 +171,14 @@ async def test_bad_publish_arguments(
         assert (await next_message(client.messages)).payload == b"after"
 
 
-async def test_properties_need_mqtt5(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto, protocol=V311) as client:
+async def test_properties_need_mqtt5(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker, protocol=V311) as client:
         with pytest.raises(ValueError, match=r"need MQTT 5\.0"):
             await client.publish(topic, "x", properties=Properties(content_type="a"))
 
 
-async def test_publish_while_not_connected(mosquitto: Mosquitto, topic: str) -> None:
-    client = client_for(mosquitto)
+async def test_publish_while_not_connected(broker: AnyBroker, topic: str) -> None:
+    client = client_for(broker)
     with pytest.raises(MqttError, match="not connected"):
         await client.publish(topic, "x")
     # Bad input is still reported as such.

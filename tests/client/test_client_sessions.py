@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
-
 import pytest
-from broker import Mosquitto
+from both_brokers import AnyBroker, MakeBroker, restart
 from client_helpers import client_for, take
 from fake_servers import FakeServer, FakeSession
 
 from asyncmqtt import Client, ConnectionLostError, Properties, ProtocolVersion
 from asyncmqtt.protocol.packets import PubAck, Publish
-
-if TYPE_CHECKING:
-    from conftest import MosquittoFactory
 
 V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
@@ -37,46 +31,44 @@ def persistent_options(protocol: ProtocolVersion, style: str) -> dict[str, objec
     [(V311, "clean_session"), (V5, "clean_session"), (V5, "session_expiry")],
 )
 async def test_messages_published_while_away_arrive_after_reconnecting(
-    mosquitto: Mosquitto, topic: str, protocol: ProtocolVersion, style: str
+    broker: AnyBroker, topic: str, protocol: ProtocolVersion, style: str
 ) -> None:
     identifier = f"persistent-{protocol}-{style}-{topic.replace('/', '-')}"
     options = persistent_options(protocol, style)
-    subscriber = client_for(mosquitto, identifier=identifier, **options)
+    subscriber = client_for(broker, identifier=identifier, **options)
     async with subscriber:
         await subscriber.subscribe(topic, qos=1)
-    async with client_for(mosquitto) as publisher:
+    async with client_for(broker) as publisher:
         for number in range(5):
             await publisher.publish(topic, number, qos=1 + number % 2)
     # The same Client object again, and a new one with the same identifier: both resume.
     async with subscriber:
         assert subscriber.session_present
         assert [int(m.payload) for m in await take(subscriber.messages, 5)] == list(range(5))
-    async with client_for(mosquitto) as publisher:
+    async with client_for(broker) as publisher:
         await publisher.publish(topic, "for the new object", qos=1)
-    async with client_for(mosquitto, identifier=identifier, **options) as again:
+    async with client_for(broker, identifier=identifier, **options) as again:
         assert again.session_present
         assert [m.payload for m in await take(again.messages, 1)] == [b"for the new object"]
 
 
-async def test_clean_session_true_forgets(mosquitto: Mosquitto, topic: str) -> None:
+async def test_clean_session_true_forgets(broker: AnyBroker, topic: str) -> None:
     identifier = f"forgetful-{topic.replace('/', '-')}"
-    async with client_for(mosquitto, identifier=identifier, clean_session=False) as client:
+    async with client_for(broker, identifier=identifier, clean_session=False) as client:
         await client.subscribe(topic, qos=1)
-    async with client_for(mosquitto, identifier=identifier, clean_session=True) as client:
+    async with client_for(broker, identifier=identifier, clean_session=True) as client:
         assert not client.session_present
         assert await client.publish(topic, "x", qos=1) == 0x10  # the subscription is gone
 
 
-async def test_session_survives_a_broker_restart(
-    make_mosquitto: MosquittoFactory, topic: str
-) -> None:
-    broker = make_mosquitto(persistence=True)
+async def test_session_survives_a_broker_restart(make_broker: MakeBroker, topic: str) -> None:
+    broker = await make_broker(persistence=True)
     subscriber = client_for(broker, identifier="survivor", clean_session=False)
     async with subscriber:
         await subscriber.subscribe(topic, qos=1)
     async with client_for(broker) as publisher:
         await publisher.publish(topic, "before the restart", qos=1)
-    await asyncio.to_thread(broker.restart)
+    await restart(broker)
     async with client_for(broker) as publisher:
         await publisher.publish(topic, "after the restart", qos=2)
     async with subscriber:
@@ -86,16 +78,16 @@ async def test_session_survives_a_broker_restart(
 
 
 async def test_broker_restart_during_a_block_ends_it_and_reentry_resumes(
-    make_mosquitto: MosquittoFactory, topic: str
+    make_broker: MakeBroker, topic: str
 ) -> None:
     """Seed 004's reconnect loop: MqttError out of the block, then enter the client again."""
-    broker = make_mosquitto(persistence=True)
+    broker = await make_broker(persistence=True)
     client = client_for(broker, identifier="reconnecting", clean_session=False)
     async with client:
         await client.subscribe(topic, qos=1)
     with pytest.raises(ConnectionLostError):
         async with client:
-            await asyncio.to_thread(broker.restart)
+            await restart(broker)
             await client._link.closed  # type: ignore[union-attr]
     async with client:
         assert client.session_present

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from broker import Mosquitto
+from both_brokers import AnyBroker
 from client_helpers import client_for, next_message, take
 from fake_servers import FakeServer, FakeSession
 
@@ -59,22 +59,22 @@ async def test_subscribe_forms_send_one_packet_each() -> None:
 
 @pytest.mark.parametrize("protocol", [V311, V5])
 async def test_granted_qos_per_filter(
-    mosquitto: Mosquitto, topic: str, protocol: ProtocolVersion
+    broker: AnyBroker, topic: str, protocol: ProtocolVersion
 ) -> None:
-    async with client_for(mosquitto, protocol=protocol) as client:
+    async with client_for(broker, protocol=protocol) as client:
         codes = await client.subscribe([(f"{topic}/0", 0), (f"{topic}/1", 1), (f"{topic}/2", 2)])
         assert codes == (0, 1, 2)
         assert codes[2] is SubAckReasonCode.GRANTED_QOS_2
 
 
-async def test_unsubscribe_returns_codes(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as client:
+async def test_unsubscribe_returns_codes(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as client:
         await client.subscribe(f"{topic}/a")
         codes = await client.unsubscribe([f"{topic}/a", Wildcard(f"{topic}/never")])
         assert codes == (UnsubAckReasonCode.SUCCESS, UnsubAckReasonCode.NO_SUBSCRIPTION_EXISTED)
         # Unsubscribed: a QoS 1 publish now finds no subscriber.
         assert await client.publish(f"{topic}/a", "x", qos=1) == 0x10
-    async with client_for(mosquitto, protocol=V311) as client:
+    async with client_for(broker, protocol=V311) as client:
         await client.subscribe(f"{topic}/a")
         assert await client.unsubscribe(f"{topic}/a") == ()  # 3.1.1 UNSUBACK carries no codes
 
@@ -100,8 +100,8 @@ async def test_refused_subscription_raises_with_the_codes(protocol: ProtocolVers
         await client.publish("still/usable", qos=1)
 
 
-async def test_no_local(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as client, client_for(mosquitto) as other:
+async def test_no_local(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as client, client_for(broker) as other:
         await client.subscribe(topic, options=SubscribeOptions(qos=1, no_local=True))
         await client.publish(topic, "mine", qos=1)
         await other.publish(topic, "theirs", qos=1)
@@ -109,8 +109,8 @@ async def test_no_local(mosquitto: Mosquitto, topic: str) -> None:
         assert (await next_message(client.messages)).payload == b"theirs"
 
 
-async def test_retain_handling_do_not_send(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as client:
+async def test_retain_handling_do_not_send(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as client:
         await client.publish(f"{topic}/r", "retained", qos=1, retain=True)
         await client.subscribe(
             f"{topic}/#", options=SubscribeOptions(retain_handling=RetainHandling.DO_NOT_SEND)
@@ -121,16 +121,16 @@ async def test_retain_handling_do_not_send(mosquitto: Mosquitto, topic: str) -> 
 
 
 @pytest.mark.parametrize("as_published", [False, True])
-async def test_retain_as_published(mosquitto: Mosquitto, topic: str, as_published: bool) -> None:
-    async with client_for(mosquitto) as client:
+async def test_retain_as_published(broker: AnyBroker, topic: str, as_published: bool) -> None:
+    async with client_for(broker) as client:
         await client.subscribe(topic, options=SubscribeOptions(retain_as_published=as_published))
         await client.publish(topic, "live and retained", qos=1, retain=True)
         assert (await next_message(client.messages)).retain is as_published
         await client.publish(topic, None, qos=1, retain=True)
 
 
-async def test_subscription_identifier(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto) as client:
+async def test_subscription_identifier(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as client:
         await client.subscribe(f"{topic}/a/+", properties=Properties(subscription_identifiers=(7,)))
         await client.subscribe(f"{topic}/b/#", properties=Properties(subscription_identifiers=(9,)))
         await client.publish(f"{topic}/a/x", "x")
@@ -141,8 +141,8 @@ async def test_subscription_identifier(mosquitto: Mosquitto, topic: str) -> None
         assert identifiers == [(7,), (9,)]
 
 
-async def test_options_need_mqtt5(mosquitto: Mosquitto, topic: str) -> None:
-    async with client_for(mosquitto, protocol=V311) as client:
+async def test_options_need_mqtt5(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker, protocol=V311) as client:
         with pytest.raises(ValueError, match="no_local"):
             await client.subscribe(topic, options=SubscribeOptions(no_local=True))
         with pytest.raises(ValueError, match=r"MQTT 5\.0"):
@@ -174,9 +174,9 @@ async def test_options_need_mqtt5(mosquitto: Mosquitto, topic: str) -> None:
     ],
 )
 async def test_bad_subscribe_arguments(
-    mosquitto: Mosquitto, topic: str, call: dict[str, Any], error: type, words: str
+    broker: AnyBroker, topic: str, call: dict[str, Any], error: type, words: str
 ) -> None:
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         with pytest.raises(error) as caught:
             await client.subscribe(**call)
         assert words in str(caught.value)
@@ -195,9 +195,9 @@ async def test_bad_subscribe_arguments(
     ],
 )
 async def test_bad_unsubscribe_arguments(
-    mosquitto: Mosquitto, call: dict[str, Any], error: type, words: str
+    broker: AnyBroker, call: dict[str, Any], error: type, words: str
 ) -> None:
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         with pytest.raises(error) as caught:
             await client.unsubscribe(**call)
         assert words in str(caught.value)
@@ -214,8 +214,8 @@ def test_bad_subscribe_options() -> None:
     assert SubscribeOptions(retain_handling=1).retain_handling is RetainHandling(1)  # type: ignore[arg-type]
 
 
-async def test_subscribe_while_not_connected(mosquitto: Mosquitto) -> None:
-    client = client_for(mosquitto)
+async def test_subscribe_while_not_connected(broker: AnyBroker) -> None:
+    client = client_for(broker)
     with pytest.raises(MqttError, match="not connected"):
         await client.subscribe("a")
     with pytest.raises(MqttError, match="not connected"):
