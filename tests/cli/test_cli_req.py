@@ -89,6 +89,29 @@ async def test_nobody_subscribed_exits_with_status_4(
     assert "NO_MATCHING_SUBSCRIBERS" in done.err
 
 
+async def test_req_through_mosquitto(acli: ACli, mosquitto: Mosquitto, topic: str) -> None:
+    async with adder(mosquitto.port, topic) as answered:
+        done = await acli(
+            "req",
+            "-h",
+            mosquitto.host,
+            "-p",
+            str(mosquitto.port),
+            "-t",
+            topic,
+            "-m",
+            "[20, 22]",
+            "-v",
+        )
+    assert done.code == 0, done.err
+    [request] = answered
+    response_topic = request.properties.response_topic
+    assert response_topic is not None
+    assert done.out.startswith(f"{response_topic} qos=")
+    assert done.out.endswith(" 42\n")
+    assert "content_type=application/json" in done.out
+
+
 def test_req_needs_mqtt_5(cli: Callable[..., Result], mosquitto: Mosquitto, topic: str) -> None:
     where = ["-h", mosquitto.host, "-p", str(mosquitto.port)]
     done = cli("req", *where, "-V", "3.1.1", "-t", topic, "-m", "x")

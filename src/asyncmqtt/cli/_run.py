@@ -55,10 +55,23 @@ _V311_REFUSAL_HINTS: Final = {1: 0x84, 2: 0x85, 4: 0x86, 5: 0x87}
 _EXPECTED: Final = (MqttError, UsageError, ValueError, TypeError, OSError, ImportError)
 
 
+# The client's warning that a connection ended, which the command reports as its error.
+_CONNECTION_LOST: Final = "connection to %s lost: %s"
+
+
+def _not_reported_again(record: logging.LogRecord) -> bool:
+    """Without ``--debug``, leave out the client's warning that the connection was lost: the
+    command ends with that error as its one line (with ``--reconnect`` the connection is not
+    lost but paused, and the reconnect's warnings do show)."""
+    return record.msg != _CONNECTION_LOST
+
+
 def configure_logging(*, debug: bool, level: int = logging.WARNING) -> None:
     """The library's log on stderr: warnings (``level``), or everything with ``--debug``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    if not debug:
+        handler.addFilter(_not_reported_again)
     logger = logging.getLogger("asyncmqtt")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else level)
