@@ -30,6 +30,7 @@ from ._checks import (
     check_timeout,
 )
 from ._reconnect import Reconnect
+from ._servers import check_failover_servers
 from .protocol.checks import check_bool, check_int, check_str
 from .protocol.config import Authenticator, ClientConfig, SessionLostPolicy
 from .protocol.enums import PacketType, ProtocolVersion
@@ -68,6 +69,8 @@ class ClientOptions:
     reconnect: Reconnect | None  # None: a lost connection ends the block's streams and calls
     store: SessionStore  # where the session is kept (MemoryStore: nowhere beyond the process)
     manual_ack: bool  # the application acknowledges received messages (message.ack())
+    failover: tuple[TransportSettings, ...]  # the failover servers, tried after the primary
+    follow_redirects: bool  # follow CONNACK / DISCONNECT 0x9C and 0x9D with a Server Reference
     identifier_given: bool  # (else generated: a stored session's identifier takes its place)
 
     @property
@@ -117,6 +120,8 @@ class ClientOptions:
         topic_alias_maximum: int | None = None,
         outgoing_topic_aliases: bool = False,
         strict_receive_maximum: bool = True,
+        failover_servers: Iterable[tuple[str, int]] | None = None,
+        follow_redirects: bool = True,
     ) -> ClientOptions:
         seconds = check_timeout("timeout", timeout, DEFAULT_TIMEOUT)
         if tls_insecure is not None:
@@ -191,6 +196,8 @@ class ClientOptions:
             reconnect=policy,
             store=store,
             manual_ack=check_bool(manual_ack, "manual_ack"),
+            failover=_failover(transport_settings, failover_servers),
+            follow_redirects=check_bool(follow_redirects, "follow_redirects"),
             identifier_given=identifier is not None or client_id is not None,
         )
 
@@ -275,6 +282,14 @@ def _core_config(
         strict_receive_maximum=strict_receive_maximum,
     )
     return config if version is _V5 else config.for_version(version)
+
+
+def _failover(primary: TransportSettings, value: object) -> tuple[TransportSettings, ...]:
+    """The failover servers' transport settings: the primary's, with their host and port."""
+    servers = check_failover_servers(value)
+    if servers and primary.transport == "unix":
+        raise ValueError("failover_servers need a network transport, not transport='unix'")
+    return tuple(dataclasses.replace(primary, hostname=host, port=port) for host, port in servers)
 
 
 def _identifier(identifier: object, client_id: object) -> str:

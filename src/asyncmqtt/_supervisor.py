@@ -28,12 +28,29 @@ lost, the client calls ``connection_lost`` and the supervisor reconnects in a ta
 starting the delays afresh if the connection had stayed up for ``stable_after`` seconds. It
 gives up after ``max_attempts`` failures in a row (None: never) and tells the client through
 ``on_given_up``. Randomness is injected, so the timing is tested offline.
+
+Failover and redirects: a connection attempt (the first connect, and every reconnect) tries
+the primary server, then each of ``failover_servers`` in order, with the same settings, each
+under a deadline of its own, until one connects. A failure that retrying cannot fix (see
+above: bad credentials, ...) stops there: the servers share the settings, so it is about
+them, not about one server's health. When every server failed, the error names each
+server's failure. A CONNACK 0x9C (Use another server) or 0x9D (Server moved) with a Server
+Reference is followed (``follow_redirects``): its servers are tried in order (``_servers``
+parses it), each of them possibly redirecting further, at most ``MAX_REDIRECTS`` hops from
+the server the chain started at; a reference back to a server already in the chain is a
+loop and is refused. A chain that fails counts as its first server's failure, and the next
+server of the list is tried. A DISCONNECT 0x9C / 0x9D with a Server Reference on an
+established connection makes the next attempt start by following it (at once: no backoff
+delay before it). When every hop of the chain that connected was 0x9D, the server moved for
+good: it replaces the list entry the chain started at, for this client's later connections
+(in memory: a new ``Client`` starts from its arguments again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import random
 import ssl
@@ -44,6 +61,7 @@ from ._diagnosis import looks_like_another_protocol
 from ._link import Link, RecordSink
 from ._options import DEFAULT_TIMEOUT, ClientOptions, version_text
 from ._reconnect import Reconnect
+from ._servers import Server, parse_server_reference
 from ._stats import ClientStats
 from .errors import (
     ConnectionLostError,
@@ -59,7 +77,11 @@ from .protocol.events import Connected, Disconnected, Event
 from .protocol.session import Session
 from .transports import TransportSettings, explain_no_connack, open_connection
 
-__all__ = ("Opener", "Supervisor")
+__all__ = ("MAX_REDIRECTS", "Opener", "Supervisor")
+
+MAX_REDIRECTS: Final = 3
+"""The most redirects followed in a row within one connection attempt."""
+_REDIRECT_CODES: Final = frozenset({0x9C, 0x9D})  # Use another server, Server moved
 
 _V5 = ProtocolVersion.V5
 # CONNACK, remaining length 2, no session, return code 1 "unacceptable protocol version": how an
@@ -97,14 +119,18 @@ class Supervisor:
         "_attempt_waiter",
         "_connected_at",
         "_delays",
+        "_in_use",
         "_keeper",
         "_on_events",
         "_on_given_up",
         "_on_link",
         "_open",
         "_options",
+        "_pending_redirect",
         "_reconnect",
+        "_servers",
         "_session",
+        "_settings",
         "_sink",
         "_stats",
         "_uniform",
@@ -146,6 +172,44 @@ class Supervisor:
         self.conn: ClientConnection | None = None  # of the latest attempt
         self.link: Link | None = None  # the open link, if any
         self._attempt_waiter: asyncio.Future[Event] | None = None
+        # The servers in the order they are tried: the primary, then the failover servers.
+        self._servers: list[TransportSettings] = [options.transport, *options.failover]
+        self._settings = options.transport  # the server of the attempt in progress (or last)
+        # The server connected to, and the entry of _servers whose chain led there.
+        self._in_use: tuple[int, TransportSettings] = (0, options.transport)
+        # A DISCONNECT's redirect, for the next attempt: (entry, the server that sent it, it).
+        self._pending_redirect: tuple[int, TransportSettings, _Redirected] | None = None
+
+    @property
+    def server_address(self) -> Server:
+        """(host, port) of the server connected to (the last one), else of the primary."""
+        settings = self._in_use[1]
+        return settings.hostname, settings.port
+
+    @property
+    def address(self) -> str:
+        """The server connected to (the last one), else the primary, as error messages say it."""
+        return self._in_use[1].address
+
+    def disconnected(self, event: Disconnected) -> None:
+        """An established connection ended with ``event``: a DISCONNECT 0x9C / 0x9D with a
+        Server Reference is followed by the next attempt (see the module docstring)."""
+        reference = event.properties.server_reference
+        if (
+            event.reason_code in _REDIRECT_CODES
+            and reference is not None
+            and self.config.protocol_version is _V5
+        ):
+            entry, settings = self._in_use
+            permanent = event.reason_code == 0x9D
+            error = MqttConnectError(
+                f"the broker at {settings.address} disconnected the client: "
+                f"{_connack_code_text(event.reason_code, _V5)} (server reference {reference!r})",
+                stage="connack",
+                address=settings.address,
+                rc=event.reason_code,
+            )
+            self._pending_redirect = (entry, settings, _Redirected(reference, permanent, error))
 
     @property
     def reconnecting(self) -> bool:
@@ -189,9 +253,11 @@ class Supervisor:
         use; ``lost``: the cause of the loss that this reconnect follows, if any."""
         reconnect, delays = self._reconnect, self._delays
         assert reconnect is not None and delays is not None
-        logger, address = self._options.logger, self._options.address
+        logger, address = self._options.logger, self.address
         failures = 0
-        if lost is not None:
+        if lost is not None and self._pending_redirect is not None:
+            logger.warning("connection to %s lost: %s; following the redirect", address, lost)
+        elif lost is not None:
             delay = next(delays)
             logger.warning(
                 "connection to %s lost: %s; reconnecting in %.2f s", address, lost, delay
@@ -230,15 +296,118 @@ class Supervisor:
         return False
 
     async def _connect_once(self, note: str = "") -> Link:
-        """One connection (falling back to 3.1.1 if needed); raises ``MqttConnectError``.
+        """One connection attempt: a pending redirect, then the servers in order, following
+        redirects (see the module docstring); raises ``MqttConnectError``.
 
         ``note`` goes into the log line that says it connected (" again after 2 failed
         attempts").
+        """
+        failures: list[MqttConnectError] = []
+        pending, self._pending_redirect = self._pending_redirect, None
+        if pending is not None:
+            entry, origin, redirect = pending
+            try:
+                return self._connected(entry, await self._redirected([origin], redirect, note))
+            except MqttConnectError as error:
+                if self._is_final(error):
+                    raise
+                failures.append(error)
+        for entry, settings in enumerate(self._servers):
+            if failures:
+                self._options.logger.warning("%s; trying %s", failures[-1], settings.address)
+            try:
+                return self._connected(entry, await self._via([settings], True, note))
+            except MqttConnectError as error:
+                if self._is_final(error):
+                    raise
+                failures.append(error)
+        if len(failures) == 1:
+            raise failures[0]
+        last = failures[-1]
+        summary = "; ".join(str(failure.args[1]) for failure in failures)
+        raise MqttConnectError(
+            f"could not connect to any of the {len(failures)} servers: {summary}",
+            stage=last.stage,
+            address=last.address,
+        ) from last
+
+    def _connected(self, entry: int, result: tuple[Link, TransportSettings, bool]) -> Link:
+        """A chain from entry ``entry`` connected; a chain of 0x9D hops replaces the entry."""
+        link, settings, moved = result
+        if moved:
+            old = self._servers[entry]
+            self._servers[entry] = settings
+            self._options.logger.warning(
+                "the broker at %s moved permanently to %s: this client connects there from now on",
+                old.address,
+                settings.address,
+            )
+        self._in_use = (entry, settings)
+        return link
+
+    async def _via(
+        self, chain: list[TransportSettings], permanent: bool, note: str
+    ) -> tuple[Link, TransportSettings, bool]:
+        """Connect to the last server of ``chain`` (the servers a redirect chain went
+        through), following its redirect if it sends one; returns the link, the server it
+        connected to and whether it moved for good (every hop was 0x9D)."""
+        settings = chain[-1]
+        try:
+            link = await self._connect_to(settings, note)
+        except _Redirected as redirect:
+            redirect.permanent = redirect.permanent and permanent
+            return await self._redirected(chain, redirect, note)
+        return link, settings, len(chain) > 1 and permanent
+
+    async def _redirected(
+        self, chain: list[TransportSettings], redirect: _Redirected, note: str
+    ) -> tuple[Link, TransportSettings, bool]:
+        """The last server of ``chain`` sent ``redirect``: try the servers it names in order."""
+        origin = chain[-1]
+        path = " -> ".join(settings.address for settings in chain)
+        if not self._options.follow_redirects:
+            raise redirect.refused("not followed: follow_redirects=False")
+        if origin.transport == "unix":
+            raise redirect.refused("a Unix-socket connection cannot follow it")
+        if len(chain) > MAX_REDIRECTS:
+            raise redirect.refused(f"more than {MAX_REDIRECTS} redirects in a row ({path})")
+        try:
+            servers = parse_server_reference(redirect.reference, origin.port)
+            targets = [
+                dataclasses.replace(origin, hostname=host, port=port) for host, port in servers
+            ]
+        except (TypeError, ValueError) as error:
+            raise redirect.refused(str(error)) from None
+        seen = {(settings.hostname, settings.port) for settings in chain}
+        fresh = [target for target in targets if (target.hostname, target.port) not in seen]
+        if not fresh:
+            raise redirect.refused(f"a redirect loop ({path} -> {targets[0].address})")
+        last: MqttConnectError | None = None
+        for target in fresh:
+            self._options.logger.info(
+                "the broker at %s redirects the client to %s (%s)",
+                origin.address,
+                target.address,
+                "server moved" if redirect.error.rc == 0x9D else "use another server",
+            )
+            try:
+                return await self._via([*chain, target], redirect.permanent, note)
+            except MqttConnectError as error:
+                if self._is_final(error):
+                    raise
+                last = error
+        assert last is not None
+        raise last
+
+    async def _connect_to(self, settings: TransportSettings, note: str) -> Link:
+        """One connection to one server (falling back to 3.1.1 if needed); raises
+        ``MqttConnectError``, or ``_Redirected`` for a redirect to follow.
 
         While the version is being negotiated, the 5.0 attempt gets half of the connect timeout
         for its CONNACK: some brokers never answer a CONNECT of a version they do not speak, and
         the other half is left for 3.1.1.
         """
+        self._settings = settings
         loop = asyncio.get_running_loop()
         timeout = self._options.timeout
         deadline = None if timeout is None else loop.time() + timeout
@@ -250,7 +419,7 @@ class Supervisor:
         except _ProtocolRefused as refused:
             self._options.logger.info(
                 "the broker at %s does not accept MQTT 5.0 (%s); connecting with MQTT 3.1.1",
-                self._options.address,
+                settings.address,
                 refused.detail,
             )
             self._fall_back()
@@ -271,7 +440,7 @@ class Supervisor:
         logger = self._options.logger
         logger.info(
             "connected to %s%s (MQTT %s, client identifier %r, session present: %s)",
-            self._options.address,
+            settings.address,
             note,
             version_text(self.config.protocol_version),
             conn.client_id,
@@ -281,7 +450,7 @@ class Supervisor:
             logger.warning(
                 "the broker at %s had lost the session: what was in flight follows "
                 "session_lost_policy=%s",
-                self._options.address,
+                settings.address,
                 self.config.session_lost_policy.value,
             )
         return link
@@ -331,7 +500,7 @@ class Supervisor:
         started = loop.time()
         options.logger.debug(
             "connecting to %s (MQTT %s, client identifier %r)",
-            options.address,
+            self._settings.address,
             version_text(self.config.protocol_version),
             conn.client_id,
         )
@@ -340,7 +509,7 @@ class Supervisor:
                 lambda: Link(
                     conn, functools.partial(self._dispatch, conn), self._sink, self._stats
                 ),
-                options.transport,
+                self._settings,
                 deadline=deadline,
             )
             self.link = link
@@ -351,10 +520,11 @@ class Supervisor:
             self.drop_link(link)
             # (The time it was given, not the clock's reading, which the loop rounds.)
             waited = (connack_deadline or loop.time()) - started
+            address = self._settings.address
             failure = MqttConnectError(
-                f"connecting to {options.address} timed out after {waited:.3g} s (no CONNACK)",
+                f"connecting to {address} timed out after {waited:.3g} s (no CONNACK)",
                 stage="connack",
-                address=options.address,
+                address=address,
             )
             if connack_deadline != deadline:  # (the 5.0 attempt of a negotiation)
                 raise _ProtocolRefused(
@@ -379,7 +549,7 @@ class Supervisor:
         error = event.error
         code = event.reason_code
         version = self.config.protocol_version
-        address = self._options.address
+        address = self._settings.address
         fallback = (
             not self.negotiated
             and version is _V5
@@ -391,7 +561,7 @@ class Supervisor:
         refused = isinstance(error, MqttCodeError) and code is not None
         hint = None
         if link is not None and not refused:
-            hint = explain_no_connack(self._options.transport, link.first_bytes, link.lost_error)
+            hint = explain_no_connack(self._settings, link.first_bytes, link.lost_error)
             if looks_like_another_protocol(link.first_bytes) or isinstance(
                 link.lost_error, ssl.SSLError
             ):
@@ -425,12 +595,17 @@ class Supervisor:
             message = f"connecting to {address} failed at the connack stage: {hint}"
         elif hint is not None:
             message = f"{message}: {hint}"
+        reference = event.properties.server_reference
+        if refused and reference is not None:
+            message += f" (server reference {reference!r})"
         failure = MqttConnectError(
             message, stage="connack", address=address, rc=code if refused else None
         )
         failure.__cause__ = error
         if fallback:
             return _ProtocolRefused(message, failure)
+        if refused and code in _REDIRECT_CODES and reference is not None and version is _V5:
+            return _Redirected(reference, code == 0x9D, failure)
         return failure
 
 
@@ -450,6 +625,28 @@ def _authenticator_said_no(error: BaseException | None) -> bool:
     """Whether ``error`` is the engine's report that our authenticator rejected the broker
     (the only ``ProtocolError`` with 0x87 Not authorized that it raises)."""
     return type(error) is ProtocolError and error.reason_code == 0x87
+
+
+class _Redirected(Exception):
+    """Internal: the broker sent the client elsewhere (0x9C / 0x9D with a Server Reference)."""
+
+    def __init__(self, reference: str, permanent: bool, error: MqttConnectError) -> None:
+        super().__init__(reference)
+        self.reference = reference
+        self.permanent = permanent  # 0x9D (Server moved), on every hop so far
+        self.error = error  # the refusal, as reported when the redirect is not followed
+
+    def refused(self, why: str) -> MqttConnectError:
+        """The error for a redirect that is not followed: the refusal, and ``why``."""
+        error = self.error
+        refusal = MqttConnectError(
+            f"{error.args[1]}; {why}",
+            stage=error.stage,
+            address=error.address,
+            rc=error.rc,  # type: ignore[arg-type]  # (a CONNACK code: an int)
+        )
+        refusal.__cause__ = error.__cause__
+        return refusal
 
 
 class _ProtocolRefused(Exception):

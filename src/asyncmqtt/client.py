@@ -210,6 +210,12 @@ class Client:
       False: such messages are delivered as usual, logged and counted
       (``client.stats.receive_maximum_exceeded``): for brokers that do it (mosquitto 2.0.11
       with a small Receive Maximum and QoS 2). See Subscribing.
+    * ``failover_servers``: other brokers as ``(host, port)`` tuples, tried in order after
+      ``hostname``/``port`` on every connection attempt (the first connect and every
+      reconnect), with the same settings; ``client.server_address`` says which one is in use.
+      ``follow_redirects`` (default True): follow an MQTT 5 CONNACK or DISCONNECT 0x9C (Use
+      another server) / 0x9D (Server moved) with a Server Reference; False makes it an error
+      naming the reference. See the guide Failover and redirects.
     * ``logger``: where the client logs (default ``logging.getLogger("asyncmqtt")``).
     * ``message_retry_set``: accepted for asyncio-mqtt 0.x code; it has no effect.
     """
@@ -289,6 +295,8 @@ class Client:
         topic_alias_maximum: int | None = None,
         outgoing_topic_aliases: bool = False,
         strict_receive_maximum: bool = True,
+        failover_servers: Iterable[tuple[str, int]] | None = None,
+        follow_redirects: bool = True,
     ) -> None:
         options = ClientOptions.from_arguments(
             hostname=hostname,
@@ -330,6 +338,8 @@ class Client:
             topic_alias_maximum=topic_alias_maximum,
             outgoing_topic_aliases=outgoing_topic_aliases,
             strict_receive_maximum=strict_receive_maximum,
+            failover_servers=failover_servers,
+            follow_redirects=follow_redirects,
         )
         self._options = options
         #: Seconds the client's calls wait by default (and connecting takes at most); None:
@@ -400,6 +410,14 @@ class Client:
         return ServerSettings() if conn is None else conn.server
 
     @property
+    def server_address(self) -> tuple[str, int]:
+        """(host, port) of the broker connected to, or last connected to: the primary
+        (``hostname``, ``port``), one of ``failover_servers``, or where a redirect led. Before
+        the first connection, the primary. (For ``transport="unix"``: the socket path and the
+        port given, which is unused.)"""
+        return self._supervisor.server_address
+
+    @property
     def session_present(self) -> bool:
         """Whether the broker resumed a stored session at the last connect."""
         return self.server.session_present
@@ -442,7 +460,8 @@ class Client:
 
     def __repr__(self) -> str:
         state = "connected" if self._connected else "not connected"
-        return f"<asyncmqtt.Client {self._options.address} identifier={self.identifier!r} {state}>"
+        where = self._supervisor.address
+        return f"<asyncmqtt.Client {where} identifier={self.identifier!r} {state}>"
 
     # ------------------------------------------------------------------ connecting
 
@@ -524,12 +543,12 @@ class Client:
             self._logger.warning(
                 "the connection to %s had been lost: %s (raised in the block instead: the "
                 "exception of the `async with` block)",
-                self._options.address,
+                self._supervisor.address,
                 cause,
             )
             return
         raise ConnectionLostError(
-            f"the connection to the broker at {self._options.address} ended: {cause}"
+            f"the connection to the broker at {self._supervisor.address} ended: {cause}"
         ) from cause
 
     async def _wait_closed(self, link: Link) -> None:
@@ -541,7 +560,7 @@ class Client:
         except TimeoutError:
             self._logger.warning(
                 "the connection to %s did not close within %g s; aborting it",
-                self._options.address,
+                self._supervisor.address,
                 self.timeout,
             )
             link.abort()
@@ -609,7 +628,7 @@ class Client:
             self._report_receive_maximum_exceeded(event)
         elif isinstance(event, Reauthenticated):
             self._reauthentication.ended(event)
-            self._logger.info("re-authenticated with the broker at %s", self._options.address)
+            self._logger.info("re-authenticated with the broker at %s", self._supervisor.address)
         elif isinstance(event, Disconnected):
             self._reauthentication.ended(event)
             if not self._supervisor.connection_event(event):  # (else: the attempt reports it)
@@ -633,6 +652,7 @@ class Client:
             error.__cause__ = link.failure
         if error is not None:
             self._stats.connection_losses += 1
+            self._supervisor.disconnected(event)  # (a redirect for the next attempt)
         if error is not None and self._reconnecting():
             if event.reason_code not in _FINAL_DISCONNECT_CODES:
                 self._connection_paused(event, error)
@@ -643,7 +663,7 @@ class Client:
             reason = "the client disconnected"
         else:
             reason = f"the connection ended: {error}"
-            self._logger.warning("connection to %s lost: %s", self._options.address, error)
+            self._logger.warning("connection to %s lost: %s", self._supervisor.address, error)
         self._end_connection(reason, error, event)
 
     def _connection_paused(self, event: Disconnected, error: MqttError) -> None:
@@ -663,7 +683,7 @@ class Client:
         self._given_up = error
         self._connected = False
         reason = f"the client gave up reconnecting: {error}"
-        self._logger.error("connection to %s: %s", self._options.address, reason)
+        self._logger.error("connection to %s: %s", self._supervisor.address, reason)
         self._end_connection(
             reason, error, Disconnected(error if isinstance(error, MqttError) else None)
         )
@@ -727,7 +747,7 @@ class Client:
             "the broker at %s sent %d unacknowledged QoS 1/2 messages, more than our Receive "
             "Maximum of %d (packet id %d); tolerated (strict_receive_maximum=False): the "
             "message is delivered (%d times in all: client.stats.receive_maximum_exceeded%s)",
-            self._options.address,
+            self._supervisor.address,
             event.unacknowledged,
             event.receive_maximum,
             event.packet_id,

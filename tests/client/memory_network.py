@@ -9,7 +9,8 @@ would be polled, never waited for).
 ``MemoryBroker`` plays the broker for a ``Link``: every byte the client writes is decoded with
 the server-side decoder and handed to the test's ``answer`` function, whose returned packets
 (raw bytes too, or ``CLOSE``) are delivered to the client on the next loop turn. ``opener``
-stands in for ``transports.open_connection``.
+stands in for ``transports.open_connection``. ``MemoryNetwork`` holds several of them, each at
+an address of its own (failover and redirects).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
 from asyncmqtt._link import Link
+from asyncmqtt.errors import MqttConnectError
 from asyncmqtt.protocol.codec import Decoder, encode
 from asyncmqtt.protocol.enums import ProtocolVersion
 from asyncmqtt.protocol.packets import Connect, Packet
@@ -147,3 +149,29 @@ class MemoryBroker:
 
     def connects(self) -> list[Connect]:
         return [packet for packet in self.received if isinstance(packet, Connect)]
+
+
+class MemoryNetwork:
+    """Several in-memory brokers, each at its (host, port); a connection to any other address
+    is refused, as by a host with nothing listening on that port. ``brokers`` may change
+    during a test (a broker going down, one coming up); ``attempts`` lists every address a
+    connection was tried to, in order. ``opener`` stands in for ``transports.open_connection``.
+    """
+
+    def __init__(self, brokers: dict[tuple[str, int], MemoryBroker]) -> None:
+        self.brokers = brokers
+        self.attempts: list[tuple[str, int]] = []
+
+    async def opener(
+        self, factory: Callable[[], Link], settings: TransportSettings, *, deadline: float | None
+    ) -> tuple[asyncio.BaseTransport, Link]:
+        server = (settings.hostname, settings.port)
+        self.attempts.append(server)
+        broker = self.brokers.get(server)
+        if broker is None:
+            raise MqttConnectError(
+                f"connecting to {settings.address} failed at the tcp stage: connection refused",
+                stage="tcp",
+                address=settings.address,
+            ) from ConnectionRefusedError(111, "Connection refused")
+        return await broker.opener(factory, settings, deadline=deadline)

@@ -1053,6 +1053,16 @@ def test_broker_disconnect_carries_reason_and_string() -> None:
     assert broker.received() == []
 
 
+def test_a_broker_disconnect_that_redirects_names_the_server_reference() -> None:
+    _conn, broker = connected()
+    props = Properties(server_reference="b.example:1884")
+    [event] = broker.send(Disconnect(DisconnectReasonCode.USE_ANOTHER_SERVER, props))
+    assert isinstance(event, Disconnected) and event.properties == props
+    assert str(event.error).endswith(
+        "the broker disconnected (USE_ANOTHER_SERVER) (server reference 'b.example:1884')"
+    )
+
+
 # ---------------------------------------------------------------- a broker that misbehaves
 
 

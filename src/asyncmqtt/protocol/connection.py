@@ -1273,6 +1273,9 @@ class ClientConnection:
     def _receive_disconnect(self, packet: Disconnect) -> None:
         reason = packet.properties.reason_string
         detail = f": {reason}" if reason else ""
+        reference = packet.properties.server_reference
+        if reference is not None:  # (0x9C / 0x9D: where to go instead)
+            detail += f" (server reference {reference!r})"
         code = packet.reason_code
         name = getattr(code, "name", str(code))
         self._close(
