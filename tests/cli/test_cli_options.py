@@ -19,7 +19,6 @@ from asyncmqtt.cli._connect import (
     proxy_from_url,
     read_password,
 )
-from asyncmqtt.cli._parser import UsageError
 from asyncmqtt.protocol.properties import Properties
 
 
@@ -342,7 +341,31 @@ def test_message_properties() -> None:
     assert message_properties(parse("pub", "-t", "x", "-m", "y")) is None
 
 
-def test_a_missing_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (
+            ["pub", "-t", "x", "-m", "y", "--ws"],
+            "asyncmqtt pub: --ws (MQTT over WebSocket) needs the 'websockets' package",
+        ),
+        (
+            ["sub", "-t", "x", "--proxy", "socks5://p"],
+            "asyncmqtt sub: --proxy needs the 'python-socks' package",
+        ),
+        (
+            ["bench", "conn", "--url", "ws://h"],
+            "asyncmqtt bench: --ws (MQTT over WebSocket) needs the 'websockets' package",
+        ),
+        (
+            ["broker", "--port", "0", "--ws-port", "0"],
+            "asyncmqtt broker: --ws-port / --wss-port (MQTT over WebSocket) needs the "
+            "'websockets' package",
+        ),
+    ],
+)
+def test_a_missing_extra_says_how_to_install_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, argv: list[str], complaint: str
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
@@ -351,7 +374,22 @@ def test_a_missing_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
         "find_spec",
         lambda name, *rest: None if name in ("websockets", "python_socks") else real(name),
     )
-    with pytest.raises(UsageError, match=r"pip install 'asyncmqtt\[websockets\]'"):
-        arguments("sub", "-t", "x", "--ws")
-    with pytest.raises(UsageError, match=r"pip install 'asyncmqtt\[proxy\]'"):
-        arguments("sub", "-t", "x", "--proxy", "socks5://p")
+    done = cli(*argv)
+    assert done.code == 1
+    assert done.err.startswith(complaint + ", which is not installed; install it with: ")
+    assert "pip install 'asyncmqtt[cli]' (or 'asyncmqtt[" in done.err
+    assert len(done.err.splitlines()) == 1
+
+
+def test_the_cli_extra_installs_what_the_command_may_need() -> None:
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    # (the packages the messages above name; each also has the library's own extra)
+    assert {requirement.split(">")[0] for requirement in extras["cli"]} == {
+        "websockets",
+        "python-socks[asyncio]",
+    }
+    assert [*extras["websockets"], *extras["proxy"]] == extras["cli"]

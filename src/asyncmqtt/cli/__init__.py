@@ -1,9 +1,10 @@
 """The ``asyncmqtt`` command: ``sub``, ``pub``, ``req``, ``bench`` and ``broker``.
 
 Run as ``asyncmqtt`` (the console script) or ``python -m asyncmqtt``. It needs nothing beyond
-the standard library and asyncmqtt itself (argparse); ``--ws`` and ``--proxy`` need the same
-extras as the library (``websockets``, ``proxy``) and say so when they are missing. The guide
-"The asyncmqtt command" (docs/cli.md) describes every subcommand.
+the standard library and asyncmqtt itself (argparse); ``--ws`` and ``--proxy`` need what the
+library needs for them, which the ``cli`` extra installs (``asyncmqtt[cli]``), and say so
+when it is missing. The guide "The asyncmqtt command" (docs/cli.md) describes every
+subcommand.
 
 Theory of operation: ``main`` parses the command line (a usage error exits with status 1),
 resolves where to connect and the password (before the event loop starts, so that a prompt

@@ -12,6 +12,7 @@ from typing import Final
 
 from ..protocol.broker_config import AuthenticateHook
 from ..protocol.enums import ConnAckReasonCode
+from ._connect import require
 from ._parser import (
     ExitCode,
     Parser,
@@ -121,6 +122,8 @@ async def run(args: argparse.Namespace) -> int:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG if args.debug else logging.INFO)
         logger.propagate = False
+    if args.ws_port is not None or args.wss_port is not None:
+        require("websockets", "websockets", "--ws-port / --wss-port (MQTT over WebSocket)")
     listeners = [Listener.tcp(args.port, args.host)]
     if (args.tls_cert is None) != (args.tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together")

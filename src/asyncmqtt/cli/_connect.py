@@ -34,6 +34,7 @@ __all__ = (
     "message_properties",
     "proxy_from_url",
     "read_password",
+    "require",
 )
 
 PASSWORD_VARIABLE: Final = "MQTT_PASSWORD"
@@ -164,7 +165,7 @@ def client_arguments(
     if args.session_expiry is not None:
         arguments["properties"] = Properties(session_expiry_interval=args.session_expiry)
     if broker.transport == "websockets":
-        _require("websockets", "websockets", "--ws (MQTT over WebSocket)")
+        require("websockets", "websockets", "--ws (MQTT over WebSocket)")
         arguments["transport"] = "websockets"
         arguments["websocket_path"] = broker.websocket_path
         if args.ws_header:
@@ -178,7 +179,7 @@ def client_arguments(
         )
         arguments["tls_insecure"] = args.insecure
     if args.proxy is not None:
-        _require("python_socks", "proxy", "--proxy")
+        require("python_socks", "proxy", "--proxy")
         arguments["proxy"] = proxy_from_url(args.proxy)
     will = _will(args)
     if will is not None:
@@ -237,11 +238,13 @@ def _will(args: argparse.Namespace) -> Will | None:
     return Will(args.will_topic, args.will_payload, args.will_qos, args.will_retain)
 
 
-def _require(module: str, extra: str, what: str) -> None:
-    # (The library would say the same when the Client is made, naming its own argument.)
+def require(module: str, extra: str, what: str) -> None:
+    """``UsageError`` when ``module``, which ``what`` needs, is not installed: it says how to
+    install it, with the ``cli`` extra (every transport of the command) or the library's own
+    ``extra`` for it. (The library would say it too, later, naming its own argument.)"""
     if importlib.util.find_spec(module) is None:
         package = {"python_socks": "python-socks"}.get(module, module)
         raise UsageError(
-            f"{what} needs the {package!r} package, which is not installed; "
-            f"install it with: pip install 'asyncmqtt[{extra}]'"
+            f"{what} needs the {package!r} package, which is not installed; install it with: "
+            f"pip install 'asyncmqtt[cli]' (or 'asyncmqtt[{extra}]')"
         )
