@@ -16,6 +16,7 @@ GUIDES = [
     "subscribing.md",
     "filtered-streams.md",
     "routing.md",
+    "shared-subscriptions.md",
     "sharing-the-connection.md",
     "web-frameworks.md",
     "reconnecting.md",

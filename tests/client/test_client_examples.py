@@ -98,6 +98,21 @@ def test_router(make_mosquitto: MosquittoFactory) -> None:
     assert log.count("Received SUBSCRIBE") == 1 and log.count("Received UNSUBSCRIBE") == 1
 
 
+def test_shared_subscriptions(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto()
+    output = run_program(EXAMPLES / "shared_subscriptions.py", example_env(broker))
+    # Round robin over three workers, then over the two left.
+    assert output.splitlines() == [
+        "3 workers ready",
+        "12 jobs done, each once (worker 1: 4, worker 2: 4, worker 3: 4)",
+        "worker 1 left",
+        "6 jobs done, each once (worker 2: 3, worker 3: 3)",
+    ]
+    # The leaving worker unsubscribed before it disconnected.
+    log = broker.wait_for_log("Received DISCONNECT")
+    assert "Received UNSUBSCRIBE" in log
+
+
 def test_sharing_the_connection(make_mosquitto: MosquittoFactory) -> None:
     broker = make_mosquitto()
     assert run_program(EXAMPLES / "sharing_the_connection.py", example_env(broker)) == ""
@@ -492,6 +507,7 @@ def test_every_example_is_tested() -> None:
         "subscribing",
         "filtered_streams",
         "sharing_the_connection",
+        "shared_subscriptions",
         "persistent_sessions",
         "demo",
         "reconnecting",
