@@ -80,6 +80,11 @@ def test_version(cli: Cli) -> None:
         (["pub", "-t", "x", "-m", "a", "-n"], "not allowed with argument"),
         (["sub", "-t", "x", "-q", "3"], "the QoS must be 0 to 2, got 3"),
         (["sub", "-t", "x", "-p", "70000"], "a port must be 0 to 65535, got 70000"),
+        (
+            ["sub", "-t", "x", "-C", "0"],
+            "argument -C/--count: the number must be at least 1, got 0",
+        ),
+        (["bench", "pub", "-s", "-1"], "argument -s/--size: the number must be at least 0, got -1"),
         (["sub", "-t", "x", "-p", "http"], "'http' is not a whole number"),
         (["sub", "-t", "x", "-V", "4.0"], "'4.0' is not an MQTT version"),
         (["pub", "-t", "x", "-m", "a", "-D", "novalue"], "'novalue' is not KEY=VALUE"),

@@ -106,8 +106,8 @@ def _integer(text: str, low: int, high: int | None, what: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < low or (high is not None and value > high):
-        upper = "" if high is None else f" to {high}"
-        raise argparse.ArgumentTypeError(f"{what} must be {low}{upper}, got {value}")
+        allowed = f"at least {low}" if high is None else f"{low} to {high}"
+        raise argparse.ArgumentTypeError(f"{what} must be {allowed}, got {value}")
     return value
 
 
@@ -118,12 +118,12 @@ def port_number(text: str) -> int:
 
 def positive_int(text: str) -> int:
     """A whole number from 1."""
-    return _integer(text, 1, None, "a number from 1")
+    return _integer(text, 1, None, "the number")
 
 
 def non_negative_int(text: str) -> int:
     """A whole number from 0."""
-    return _integer(text, 0, None, "a number from 0")
+    return _integer(text, 0, None, "the number")
 
 
 def qos(text: str) -> int:
