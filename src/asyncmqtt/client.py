@@ -191,9 +191,11 @@ class Client:
       process; the default ``MemoryStore`` keeps nothing beyond it). See Session stores.
     * ``manual_ack``: QoS 1/2 messages are acknowledged when the application calls
       ``await message.ack()``, not when they reach a stream. See Manual acknowledgements.
-    * ``session_lost_policy``: what happens to QoS 1/2 messages in flight when the broker lost
-      the session (``SessionLostPolicy.RESEND``, the default, or ``FAIL``). See Persistent
-      sessions.
+    * ``session_lost_policy``: what happens to QoS 1/2 publishes written but not acknowledged
+      when a connection starts without the broker's session (CONNACK session present 0: the
+      broker lost it, or a clean start): ``SessionLostPolicy.RESEND`` (``"resend"``, the
+      default) publishes them again as new messages, ``FAIL`` (``"fail"``) makes each raise
+      ``SessionLostError``. See Persistent sessions, "When the broker lost the session".
     * ``authenticator``: MQTT 5 enhanced authentication, an ``Authenticator`` such as
       ``ScramSha256Authenticator``: every connection (each reconnect too) runs a new
       exchange, and ``reauthenticate()`` runs one on the live connection. It needs MQTT 5.0

@@ -170,7 +170,9 @@ class ConnectionLostError(MqttError):
 
 
 class SessionLostError(MqttError):
-    """The broker resumed without our session, and the policy was to fail what was in flight."""
+    """A connection started without the broker's session (CONNACK session present 0) while
+    this QoS 1/2 publish was unacknowledged, and ``session_lost_policy`` was ``FAIL``: it is
+    not sent again."""
 
 
 class PublishWithdrawnError(MqttError):

@@ -788,6 +788,23 @@ def test_session_lost_fail_policy_reports_each_message() -> None:
     assert conn.inflight_count == 0
 
 
+def test_the_policy_applies_to_a_clean_start_too_without_calling_it_a_lost_session() -> None:
+    # A connection that starts clean on purpose has nothing to resume: what was in flight
+    # follows the policy all the same, but the broker did not lose anything we asked for.
+    conn, broker = connected(
+        client_id="c", clean_start=True, session_lost_policy=SessionLostPolicy.FAIL
+    )
+    handle = conn.publish("q1", b"a", qos=1, now=1.0)
+    broker.received()
+    conn.receive_eof(2.0)
+    conn.events_received()
+    [failed, connected_event] = broker.connect(session_present=False)
+    assert isinstance(connected_event, Connected) and not conn.session_lost
+    assert isinstance(failed, PublishFailed) and failed.handle is handle
+    assert isinstance(failed.error, SessionLostError)
+    assert broker.received() == []
+
+
 def test_queued_publishes_follow_resent_ones() -> None:
     conn, broker = connected(client_id="c", clean_start=False, max_inflight=1)
     conn.publish("t", b"1", qos=1, now=1.0)

@@ -30,11 +30,20 @@ __all__ = ("Authenticator", "ClientConfig", "ClientSettings", "SessionLostPolicy
 class SessionLostPolicy(Enum):
     """What to do with unacknowledged QoS 1/2 publishes when the broker has no session for us.
 
-    ``RESEND`` publishes them again as new messages (the broker never confirmed them, so they
-    may arrive twice but are never lost). ``FAIL`` ends each with ``PublishFailed`` carrying a
-    ``SessionLostError``. A QoS 2 publish whose PUBREC came but not its PUBCOMP is among them:
+    It applies on every connection whose CONNACK says *session present: 0* while QoS 1/2
+    publishes are written but not acknowledged: a resumption the broker could not honour (it
+    restarted without persistence, or the session expired: with MQTT 5 the default Session
+    Expiry Interval of 0 ends it when the connection drops), a clean start, or a process
+    resuming from a session store the broker no longer matches. Publishes never written, QoS 0
+    and received messages are not concerned.
+
+    ``RESEND`` (the default) publishes them again as new messages, before anything published
+    since (the broker never confirmed them, so they may arrive twice but are never lost).
+    ``FAIL`` ends each with ``PublishFailed`` carrying a ``SessionLostError``: the client's
+    ``publish`` raises it. A QoS 2 publish whose PUBREC came but not its PUBCOMP is among them:
     a broker may deliver a QoS 2 message only when PUBREL comes (mosquitto does), and this one
-    lost it with the session.
+    lost it with the session. The guide: Persistent sessions, "When the broker lost the
+    session".
     """
 
     RESEND = "resend"
@@ -211,8 +220,9 @@ class ClientConfig:
     Maximum allows, and send later publishes to it with the alias and an empty topic name (fewer
     bytes for long topics). Default False: aliases only where ``properties.topic_alias`` asks."""
     session_lost_policy: SessionLostPolicy = SessionLostPolicy.RESEND
-    """What happens to unacknowledged QoS 1/2 publishes when the broker resumes without our
-    session (default ``RESEND``)."""
+    """What happens to unacknowledged QoS 1/2 publishes when a connection starts without the
+    broker's session (CONNACK session present 0): see ``SessionLostPolicy``. Default
+    ``RESEND``."""
     authenticator: Authenticator | None = None
     """MQTT 5 enhanced authentication (an ``Authenticator``), or None (the default)."""
     manual_ack: bool = False
