@@ -2,7 +2,12 @@
 
 ``broker`` and ``make_broker`` run a feature test once against mosquitto and once against the
 embedded broker (``both_brokers.py``): the test's id says which, ``[mosquitto-...]`` or
-``[embedded-...]``.
+``[embedded-...]``. Every test of what a broker does for the client (messages, QoS, retained,
+wills, sessions, MQTT 5 options, limits, refusals) takes one of them. Tests that take
+``mosquitto`` or ``make_mosquitto`` instead read mosquitto's log, show one of its own
+behaviours, or test client-only logic (argument checks, reentrancy, the client's logging) for
+which a second broker would add time and nothing else; a comment says which when it is not
+plain.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import itertools
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from both_brokers import BROKERS, AnyBroker, MakeBroker
@@ -35,12 +41,23 @@ def broker_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def broker(broker_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[AnyBroker]:
-    """The session's mosquitto, or an embedded broker of this test's own."""
+def embedded_settings() -> dict[str, Any]:
+    """``Broker`` settings for the embedded broker of ``broker``: none here, a module that
+    tests a feature mosquitto 2.0.11 lacks overrides this fixture (mosquitto keeps its
+    defaults)."""
+    return {}
+
+
+@pytest.fixture
+async def broker(
+    broker_kind: str, embedded_settings: dict[str, Any], request: pytest.FixtureRequest
+) -> AsyncIterator[AnyBroker]:
+    """The session's mosquitto, or an embedded broker of this test's own (in process, it
+    starts in about a millisecond)."""
     if broker_kind == "mosquitto":
         yield request.getfixturevalue("mosquitto")
         return
-    async with Broker(port=0) as embedded:
+    async with Broker(port=0, **embedded_settings) as embedded:
         yield embedded
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 import pytest
+from both_brokers import AnyBroker, MakeBroker
 from broker import Mosquitto
 from client_helpers import client_for, next_message, take
 from fake_servers import FakeServer, FakeSession
@@ -23,9 +23,6 @@ from asyncmqtt import (
 from asyncmqtt.protocol.enums import ConnAckReasonCode, ConnectReturnCode
 from asyncmqtt.protocol.packets import Subscribe
 
-if TYPE_CHECKING:
-    from conftest import MosquittoFactory
-
 V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
 
@@ -33,10 +30,8 @@ V311 = ProtocolVersion.V311
 # ---------------------------------------------------------------- client.messages() (0.12-0.16)
 
 
-async def test_messages_called_is_a_stream_of_every_message(
-    mosquitto: Mosquitto, topic: str
-) -> None:
-    async with client_for(mosquitto) as client:
+async def test_messages_called_is_a_stream_of_every_message(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as client:
         async with client.messages() as everything, client.filtered_messages(f"{topic}/a") as a:
             await client.subscribe(f"{topic}/#")
             await client.publish(f"{topic}/a", "1")
@@ -49,9 +44,9 @@ async def test_messages_called_is_a_stream_of_every_message(
 
 
 async def test_messages_called_takes_queue_maxsize_and_queue_class(
-    mosquitto: Mosquitto, topic: str
+    broker: AnyBroker, topic: str
 ) -> None:
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         async with client.messages(queue_maxsize=2, queue_class=asyncio.LifoQueue) as messages:
             await client.subscribe(topic, qos=1)
             for number in range(5):
@@ -67,10 +62,10 @@ async def test_messages_called_takes_queue_maxsize_and_queue_class(
 
 
 async def test_topics_in_the_0x_streams_are_str_and_offer_topics_methods(
-    mosquitto: Mosquitto, topic: str
+    broker: AnyBroker, topic: str
 ) -> None:
     async with (
-        client_for(mosquitto) as client,
+        client_for(broker) as client,
         client.filtered_messages(f"{topic}/+") as filtered,
         client.unfiltered_messages() as unfiltered,
         client.messages() as everything,
@@ -87,7 +82,7 @@ async def test_topics_in_the_0x_streams_are_str_and_offer_topics_methods(
             assert message.topic.value == str(message.topic)
             assert message.topic.matches(f"{topic}/#")
     # aiomqtt 2's stream keeps Topic.
-    async with client_for(mosquitto) as client:
+    async with client_for(broker) as client:
         await client.subscribe(topic)
         await client.publish(topic, "z")
         message = await next_message(client.messages)
@@ -106,10 +101,11 @@ async def test_topics_in_the_0x_streams_are_str_and_offer_topics_methods(
     ],
 )
 async def test_a_refused_connection_is_an_mqtt_code_error_with_the_connack_code(
-    make_mosquitto: MosquittoFactory, protocol: ProtocolVersion, code: int
+    make_broker: MakeBroker, protocol: ProtocolVersion, code: int
 ) -> None:
-    # (mosquitto 2.0.11 answers a wrong password with "not authorized", in either version.)
-    broker = make_mosquitto(anonymous=False, users={"alice": "secret"})
+    # (mosquitto 2.0.11 answers a wrong password with "not authorized", in either version;
+    # the embedded broker's authenticate hook in both_brokers.py answers as it does.)
+    broker = await make_broker(users={"alice": "secret"})
     client = client_for(broker, username="alice", password="wrong", protocol=protocol)
     with pytest.raises(MqttCodeError) as caught:
         async with client:

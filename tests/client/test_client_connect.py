@@ -38,7 +38,7 @@ V5 = ProtocolVersion.V5
 V311 = ProtocolVersion.V311
 
 
-# ---------------------------------------------------------------- connecting to mosquitto
+# ---------------------------------------------------------------- connecting to a broker
 
 
 @pytest.mark.parametrize("protocol", [ProtocolVersion.V31, V311, V5])
@@ -66,6 +66,7 @@ async def test_connack_details_are_readable(make_broker: MakeBroker) -> None:
         assert client.identifier == server.assigned_client_identifier
 
 
+# mosquitto only, these two: its log is where the identifier the broker saw is read.
 async def test_identifier_is_generated_when_not_given(mosquitto: Mosquitto) -> None:
     first, second = client_for(mosquitto), client_for(mosquitto)
     assert first.identifier != second.identifier

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from both_brokers import AnyBroker, MakeBroker
+from broker import Mosquitto
 from client_helpers import client_for, next_message
 from fake_servers import FakeServer, FakeSession
 
@@ -177,8 +178,9 @@ async def test_properties_need_mqtt5(broker: AnyBroker, topic: str) -> None:
             await client.publish(topic, "x", properties=Properties(content_type="a"))
 
 
-async def test_publish_while_not_connected(broker: AnyBroker, topic: str) -> None:
-    client = client_for(broker)
+# (Never connects: mosquitto's address alone, no second broker.)
+async def test_publish_while_not_connected(mosquitto: Mosquitto, topic: str) -> None:
+    client = client_for(mosquitto)
     with pytest.raises(MqttError, match="not connected"):
         await client.publish(topic, "x")
     # Bad input is still reported as such.

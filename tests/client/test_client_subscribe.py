@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from both_brokers import AnyBroker
+from broker import Mosquitto
 from client_helpers import client_for, next_message, take
 from fake_servers import FakeServer, FakeSession
 
@@ -214,8 +215,9 @@ def test_bad_subscribe_options() -> None:
     assert SubscribeOptions(retain_handling=1).retain_handling is RetainHandling(1)  # type: ignore[arg-type]
 
 
-async def test_subscribe_while_not_connected(broker: AnyBroker) -> None:
-    client = client_for(broker)
+# (Never connects: mosquitto's address alone, no second broker.)
+async def test_subscribe_while_not_connected(mosquitto: Mosquitto) -> None:
+    client = client_for(mosquitto)
     with pytest.raises(MqttError, match="not connected"):
         await client.subscribe("a")
     with pytest.raises(MqttError, match="not connected"):

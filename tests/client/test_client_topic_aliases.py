@@ -6,35 +6,19 @@ connection while QoS 1 publishes are in flight)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-import pytest
+from both_brokers import AnyBroker
 from client_helpers import GUARD_SECONDS
 from relay import Relay
 
 from asyncmqtt import Client, Properties, Reconnect
-from asyncmqtt.broker import Broker
 from asyncmqtt.protocol.codec import encode
 from asyncmqtt.protocol.enums import ProtocolVersion
 from asyncmqtt.protocol.packets import Publish
 
-if TYPE_CHECKING:
-    from broker import Mosquitto
-
-EMBEDDED_MAXIMUM = 3  # the embedded broker's Topic Alias Maximum here (mosquitto's default: 10)
-
-
-@pytest.fixture(params=["mosquitto", "embedded"])
-async def server(
-    request: pytest.FixtureRequest, mosquitto: Mosquitto
-) -> AsyncIterator[tuple[str, int, int]]:
-    """(host, port, the broker's Topic Alias Maximum) of a running broker."""
-    if request.param == "mosquitto":
-        yield mosquitto.host, mosquitto.port, 10  # max_topic_alias, 10 by default
-        return
-    async with Broker(port=0, topic_alias_maximum=EMBEDDED_MAXIMUM) as broker:
-        yield broker.host, broker.port, EMBEDDED_MAXIMUM
+# The Topic Alias Maximum of both brokers (mosquitto's max_topic_alias, BrokerConfig's
+# topic_alias_maximum), both 10 by default.
+TOPIC_ALIAS_MAXIMUM = 10
 
 
 def unaliased_size(topic: str, payload: bytes) -> int:
@@ -43,9 +27,9 @@ def unaliased_size(topic: str, payload: bytes) -> int:
 
 
 async def test_every_message_arrives_on_its_topic_across_replacement_and_a_reconnect(
-    server: tuple[str, int, int], topic: str
+    broker: AnyBroker, topic: str
 ) -> None:
-    host, port, maximum = server
+    host, port, maximum = broker.host, broker.port, TOPIC_ALIAS_MAXIMUM
     # Two more topics than the broker has aliases, each published three times in a row: the
     # second and third go by alias alone, and every new topic replaces the least recently
     # used one's alias once the table is full.

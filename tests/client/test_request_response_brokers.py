@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from broker import Mosquitto
-from client_helpers import GUARD_SECONDS, next_message
+from both_brokers import AnyBroker
+from client_helpers import GUARD_SECONDS, client_for, next_message
 
 from asyncmqtt import (
     Client,
@@ -22,7 +22,6 @@ from asyncmqtt import (
     ProtocolVersion,
     Reconnect,
 )
-from asyncmqtt.broker import Broker
 
 if TYPE_CHECKING:
     from conftest import MosquittoFactory
@@ -30,18 +29,10 @@ if TYPE_CHECKING:
 ASK_FOR_RESPONSE_INFORMATION = Properties(request_response_information=True)
 
 
-@pytest.fixture(params=["mosquitto", "embedded"])
-async def address(request: pytest.FixtureRequest, mosquitto: Mosquitto) -> AsyncIterator[Any]:
-    """(host, port) of mosquitto, or of an embedded broker that grants Response Information."""
-    if request.param == "mosquitto":
-        yield mosquitto.host, mosquitto.port
-        return
-    async with Broker(port=0, response_information="replies/") as broker:
-        yield broker.host, broker.port
-
-
-def client_at(address: tuple[str, int], **options: Any) -> Client:
-    return Client(*address, **options)
+@pytest.fixture
+def embedded_settings() -> dict[str, Any]:
+    """The embedded broker of ``broker`` grants Response Information (mosquitto cannot)."""
+    return {"response_information": "replies/"}
 
 
 async def answer_all(responder: Client, requests: AsyncIterator[Message]) -> None:
@@ -51,10 +42,10 @@ async def answer_all(responder: Client, requests: AsyncIterator[Message]) -> Non
 
 
 async def test_concurrent_requests_each_get_their_own_response(
-    address: tuple[str, int], topic: str
+    broker: AnyBroker, topic: str
 ) -> None:
     service = f"{topic}/upper"
-    async with client_at(address) as responder, client_at(address) as requester:
+    async with client_for(broker) as responder, client_for(broker) as requester:
         async with responder.subscription(service, qos=1) as requests:
             serving = asyncio.create_task(answer_all(responder, requests))
             async with asyncio.timeout(GUARD_SECONDS):
@@ -67,11 +58,9 @@ async def test_concurrent_requests_each_get_their_own_response(
         assert len(requester.messages) == 0 and requester.stats.responses_discarded == 0
 
 
-async def test_responses_answered_out_of_order_are_matched(
-    address: tuple[str, int], topic: str
-) -> None:
+async def test_responses_answered_out_of_order_are_matched(broker: AnyBroker, topic: str) -> None:
     service = f"{topic}/batch"
-    async with client_at(address) as responder, client_at(address) as requester:
+    async with client_for(broker) as responder, client_for(broker) as requester:
         await responder.subscribe(service, qos=1)
         tasks = [asyncio.create_task(requester.request(service, str(n))) for n in range(5)]
         received = [await next_message(responder.messages) for _ in range(5)]
@@ -83,10 +72,10 @@ async def test_responses_answered_out_of_order_are_matched(
 
 
 async def test_a_timeout_raises_and_the_late_response_is_discarded(
-    address: tuple[str, int], topic: str, caplog: pytest.LogCaptureFixture
+    broker: AnyBroker, topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = f"{topic}/slow"
-    async with client_at(address) as responder, client_at(address) as requester:
+    async with client_for(broker) as responder, client_for(broker) as requester:
         await responder.subscribe(service, qos=1)
         with pytest.raises(MqttTimeoutError, match="waiting for the response"):
             await requester.request(service, b"late", timeout=0.5)
@@ -109,9 +98,9 @@ async def test_a_timeout_raises_and_the_late_response_is_discarded(
 
 
 async def test_respond_to_a_message_that_is_no_request_raises_and_sends_nothing(
-    address: tuple[str, int], topic: str
+    broker: AnyBroker, topic: str
 ) -> None:
-    async with client_at(address) as client:
+    async with client_for(broker) as client:
         await client.subscribe(f"{topic}/#", qos=1)
         await client.publish(f"{topic}/plain", b"not a request", qos=1)
         plain = await next_message(client.messages)
@@ -127,14 +116,14 @@ async def test_respond_to_a_message_that_is_no_request_raises_and_sends_nothing(
         assert after.topic.value == f"{topic}/after"
 
 
-async def test_no_responder_fails_fast(address: tuple[str, int], topic: str) -> None:
-    async with client_at(address) as requester:
+async def test_no_responder_fails_fast(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker) as requester:
         with pytest.raises(MqttCodeError, match="no subscription matches"):
             await requester.request(f"{topic}/nobody", b"x", timeout=GUARD_SECONDS)
 
 
-async def test_mqtt_311_raises_a_clear_error(address: tuple[str, int], topic: str) -> None:
-    async with client_at(address, protocol=ProtocolVersion.V311) as client:
+async def test_mqtt_311_raises_a_clear_error(broker: AnyBroker, topic: str) -> None:
+    async with client_for(broker, protocol=ProtocolVersion.V311) as client:
         with pytest.raises(ValueError, match=r"needs MQTT 5.0 .* uses MQTT 3.1.1"):
             await client.request(f"{topic}/svc", b"x")
         request = Message(f"{topic}/q", b"", 1, False, 1)
@@ -143,16 +132,16 @@ async def test_mqtt_311_raises_a_clear_error(address: tuple[str, int], topic: st
 
 
 async def test_the_response_topic_uses_response_information_when_the_broker_grants_it(
-    address: tuple[str, int], topic: str, mosquitto: Mosquitto
+    broker: AnyBroker, broker_kind: str, topic: str
 ) -> None:
     service = f"{topic}/where"
     options = {"identifier": "rr-info", "properties": ASK_FOR_RESPONSE_INFORMATION}
-    async with client_at(address) as responder, client_at(address, **options) as requester:
+    async with client_for(broker) as responder, client_for(broker, **options) as requester:
         async with responder.subscription(service, qos=1) as requests:
             serving = asyncio.create_task(answer_all(responder, requests))
             response = await requester.request(service, b"x", timeout=GUARD_SECONDS)
             serving.cancel()
-        if address == (mosquitto.host, mosquitto.port):
+        if broker_kind == "mosquitto":
             assert requester.server.response_information is None  # mosquitto grants none
             assert response.topic.value == "asyncmqtt/responses/rr-info"
         else:
@@ -160,6 +149,7 @@ async def test_the_response_topic_uses_response_information_when_the_broker_gran
             assert response.topic.value == "replies/rr-info"
 
 
+# mosquitto only: its log is what shows the client subscribing again after the restart.
 async def test_the_response_subscription_comes_back_after_the_broker_lost_it(
     make_mosquitto: MosquittoFactory, topic: str
 ) -> None:
@@ -186,6 +176,7 @@ async def test_the_response_subscription_comes_back_after_the_broker_lost_it(
     assert broker.log_text().count("rr-requester 2 asyncmqtt/responses/rr-requester") == 2
 
 
+# mosquitto only: a recipe for mosquitto's ACL file (the embedded broker has an authorize hook).
 async def test_a_mosquitto_acl_can_reserve_each_client_its_response_topic(
     make_mosquitto: MosquittoFactory,
 ) -> None:
