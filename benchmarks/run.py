@@ -1,7 +1,8 @@
 """The end-to-end benchmark of issue 5: asyncmqtt against the other Python MQTT clients.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/run.py [--quick] [--rounds N]
-[--scenarios throughput,window,store,latency,many,queued,reconnect,cli,codec] [--out DIR]``
+[--scenarios throughput,window,store,latency,many,queued,reconnect,cli,broker,codec]
+[--out DIR]``
 
 Theory of operation
 -------------------
@@ -38,6 +39,13 @@ contender starts a broker of its own, since it has to restart it.
 The ``cli`` scenario (issue 15) runs the throughput scenario through the command line's
 benchmark, ``asyncmqtt bench pub`` (``contenders/cli_bench.py``), next to the library
 contender that publishes the same way, and reports whether the two agree within 20%.
+
+The ``broker`` scenario (issue 13) turns things round: one load generator
+(``contenders/broker_load.py``, the raw reference's pre-encoded packets with subscribers that
+count by length) and the brokers as contenders, each started for its run on a free loopback
+port (``broker_processes.py``): mosquitto, asyncmqtt's embedded ``Broker`` (on the default
+loop and on uvloop) and amqtt, all spoken to in MQTT 3.1.1 (amqtt's only version), at QoS 0
+and 1, one subscriber and a fan-out to 100.
 """
 
 from __future__ import annotations
@@ -69,7 +77,9 @@ REQUIREMENTS = BENCH / "requirements.txt"
 STAMP = PEERS_VENV / ".requirements.sha256"
 
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(BENCH))  # already there when run as a script, not when imported
 from broker import Mosquitto  # noqa: E402
+from broker_processes import AmqttBroker, BrokerProcess, EmbeddedBroker  # noqa: E402
 
 # mosquitto 2.0.11 writes its "running" line (which Mosquitto.start waits for) at the
 # "information" level; the per-message debug levels stay off so logging costs nothing.
@@ -85,6 +95,7 @@ ALL_SCENARIOS = (
     "queued",
     "reconnect",
     "cli",
+    "broker",
     "codec",
 )
 # Issue 11's targets: window / raw on the default loop, SQLiteStore / MemoryStore, and the
@@ -94,6 +105,9 @@ STORE_TARGET = 0.6
 RECONNECT_TARGET = 0.5
 # Issue 15: `asyncmqtt bench` within 20% of the library on the same scenario.
 CLI_TOLERANCE = 0.2
+# Issue 13: the embedded broker's throughput at least 3x amqtt's.
+BROKER_TARGET = 3.0
+FAN_OUT = 100  # subscribers of the broker scenario's fan-out cases
 
 
 @dataclass(frozen=True)
@@ -107,9 +121,16 @@ class Contender:
     protocol: int = 5
     peer: bool = False  # needs the peers' environment
     extra: tuple[str, ...] = ()  # more options of its script
+    # The broker scenario: the broker this contender stands for (run_case starts it for each
+    # run), and the share of the case's N it gets (amqtt: a tenth, see full_plan).
+    broker: str = ""
+    n_scale: float = 1.0
+
+    def n(self, case: Case) -> int:
+        return max(1, round(case.n * self.n_scale))
 
     def command(
-        self, python: str, case: Case, broker: Mosquitto | None, timeout: float
+        self, python: str, case: Case, broker: Mosquitto | BrokerProcess | None, timeout: float
     ) -> list[str]:
         # A case whose contenders start their own broker (reconnect) has none here.
         host, port, pid = ("127.0.0.1", 0, 0) if broker is None else broker_address(broker)
@@ -123,7 +144,7 @@ class Contender:
             "--qos",
             str(case.qos),
             "--n",
-            str(case.n),
+            str(self.n(case)),
             "--mode",
             self.mode,
             "--loop",
@@ -135,6 +156,7 @@ class Contender:
             str(timeout),
             *self.extra,
             *case.extra,
+            *(("--subscribers", str(case.subscribers)) if case.subscribers != 1 else ()),
         ]
 
 
@@ -175,6 +197,17 @@ AM_V311 = Contender("asyncmqtt (3.1.1)", "asyncmqtt_client.py", protocol=4)
 AIOMQTT_V311 = Contender("aiomqtt 2.5.1 (3.1.1)", "aiomqtt_client.py", protocol=4, peer=True)
 PAHO_V311 = Contender("paho-mqtt 2.2 (3.1.1)", "paho_client.py", protocol=4, peer=True)
 GMQTT_V311 = Contender("gmqtt 0.8 (3.1.1)", "gmqtt_client.py", protocol=4, peer=True)
+# The broker scenario: the contenders are brokers, the load the same for each (MQTT 3.1.1).
+BROKER_MOSQUITTO = Contender("mosquitto", "broker_load.py", protocol=4, broker="mosquitto")
+BROKER_EMBEDDED = Contender("asyncmqtt Broker", "broker_load.py", protocol=4, broker="embedded")
+BROKER_EMBEDDED_UV = Contender(
+    "asyncmqtt Broker uvloop", "broker_load.py", protocol=4, broker="embedded uvloop"
+)
+# amqtt is some 30-50 times slower (first runs here): a tenth of N keeps its runs to seconds,
+# each still long enough for a steady rate (see benchmarks/README.md).
+BROKER_AMQTT = Contender(
+    "amqtt 0.12.1", "broker_load.py", protocol=4, broker="amqtt", peer=True, n_scale=0.1
+)
 
 ASYNCMQTT_VARIANTS = (AM_SEQ, AM_CONC, AM_SEQ_UV, AM_CONC_UV)
 PEERS = (AIOMQTT, PAHO, GMQTT)
@@ -196,6 +229,7 @@ class Case:
     nodelay: bool = False  # mosquitto's set_tcp_nodelay (see the module docstring)
     contender_scenario: str | None = None  # the contenders' --scenario, if not ``scenario``
     own_broker: bool = False  # the contenders start (and restart) a broker of their own
+    subscribers: int = 1  # the broker scenario's subscribers (its fan-out)
 
     @property
     def runs(self) -> str:
@@ -208,6 +242,8 @@ class Case:
             return f"{self.scenario} QoS {self.qos}"
         if self.scenario == "many":
             return f"many {self.n:,} clients"
+        if self.scenario == "broker":
+            return f"broker QoS {self.qos} 1->{self.subscribers}"
         return self.scenario
 
 
@@ -256,8 +292,33 @@ def full_plan(rounds: int, scenarios: Sequence[str]) -> Plan:
         # The command's benchmark against the library doing the same (issue 15).
         Case("cli", 0, 100_000, (AM_SEQ, CLI), rounds, contender_scenario="throughput"),
         Case("cli", 1, 50_000, (AM_WINDOW, CLI), rounds, contender_scenario="throughput"),
+        # The brokers against each other (issue 13): N messages published, N x subscribers
+        # deliveries; amqtt gets a tenth of N (BROKER_AMQTT).
+        *broker_cases(
+            (BROKER_MOSQUITTO, BROKER_EMBEDDED, BROKER_EMBEDDED_UV, BROKER_AMQTT),
+            rounds,
+            ((0, 1, 100_000), (1, 1, 20_000), (0, FAN_OUT, 5_000), (1, FAN_OUT, 2_000)),
+        ),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], (), quick=False, rounds=rounds)
+
+
+def broker_cases(
+    brokers: tuple[Contender, ...], rounds: int, sizes: Sequence[tuple[int, int, int]]
+) -> list[Case]:
+    """The broker scenario's cases: (QoS, subscribers, N) each, every broker in each."""
+    return [
+        Case(
+            "broker",
+            qos,
+            n,
+            brokers,
+            rounds,
+            contender_scenario="throughput",
+            subscribers=subscribers,
+        )
+        for qos, subscribers, n in sizes
+    ]
 
 
 def quick_plan(scenarios: Sequence[str]) -> Plan:
@@ -287,6 +348,12 @@ def quick_plan(scenarios: Sequence[str]) -> Plan:
         ),
         Case("cli", 0, 2000, (AM_SEQ, CLI), 1, contender_scenario="throughput"),
         Case("cli", 1, 500, (AM_WINDOW, CLI), 1, contender_scenario="throughput"),
+        # No amqtt: it lives in the peers' environment, which a quick run does without.
+        *broker_cases(
+            (BROKER_MOSQUITTO, BROKER_EMBEDDED),
+            1,
+            ((0, 1, 2000), (1, 10, 100)),  # each start of a broker costs a second here
+        ),
     ]
     return Plan([c for c in cases if c.scenario in scenarios], ("--quick",), quick=True, rounds=1)
 
@@ -333,7 +400,7 @@ def versions(python: str) -> dict[str, str]:
     """The versions the contenders ran with, asked of the interpreter that ran them."""
     script = (
         "import importlib.metadata as m, json, sys\n"
-        "names = ('asyncmqtt', 'aiomqtt', 'paho-mqtt', 'gmqtt', 'uvloop', 'matplotlib')\n"
+        "names = ('asyncmqtt', 'aiomqtt', 'paho-mqtt', 'gmqtt', 'amqtt', 'uvloop', 'matplotlib')\n"
         "found = {}\n"
         "for name in names:\n"
         "    try: found[name] = m.version(name)\n"
@@ -405,7 +472,22 @@ def run_one(
     return {**record, **result}
 
 
+def broker_process(contender: Contender, case: Case, python: str) -> Mosquitto | BrokerProcess:
+    """The broker scenario's broker for ``contender``, not started (a new one for each run)."""
+    if contender.broker == "mosquitto":
+        return broker_for(case)
+    if contender.broker == "amqtt":
+        return AmqttBroker(python)
+    loop = "uvloop" if contender.broker == "embedded uvloop" else "asyncio"
+    # The same limits as mosquitto's in broker_for: inflight 20, a queue above N.
+    queued = max(1_000_000, 10 * case.n)
+    return EmbeddedBroker(python, loop, RECEIVE_MAXIMUM, queued)
+
+
 def run_case(python_for: dict[bool, str], case: Case) -> Iterator[dict[str, Any]]:
+    if case.scenario == "broker":
+        yield from run_broker_case(python_for, case)
+        return
     with contextlib.nullcontext(None) if case.own_broker else broker_for(case) as broker:
         for round_number in range(1, case.rounds + 1):
             for contender in case.contenders:
@@ -416,9 +498,31 @@ def run_case(python_for: dict[bool, str], case: Case) -> Iterator[dict[str, Any]
                 yield record
 
 
+def run_broker_case(python_for: dict[bool, str], case: Case) -> Iterator[dict[str, Any]]:
+    """Each run with a broker of its own, started for it and stopped after it; the load
+    generator runs in this run's interpreter for every broker."""
+    for round_number in range(1, case.rounds + 1):
+        for contender in case.contenders:
+            python = python_for[contender.peer]
+            try:
+                with broker_process(contender, case, python) as broker:
+                    record = run_one(python_for[False], contender, case, broker)
+            except (RuntimeError, OSError) as error:  # the broker did not start
+                record = {"label": contender.label, "case": case.key, "error": str(error)}
+            record["round"] = round_number
+            status = record.get("error") or _short("broker", record)
+            print(f"  {case.key:<20} round {round_number}  {contender.label:<26} {status}")
+            yield record
+
+
 def _short(scenario: str, record: dict[str, Any]) -> str:
     if scenario == "throughput":
         return f"{record['rate']:,.0f} msg/s"
+    if scenario == "broker":
+        lost = f", {record['lost']:,} lost" if record.get("lost") else ""
+        broker = record.get("broker_cpu")
+        cpu = "" if broker is None else f" (broker CPU {broker:.0%})"
+        return f"{record['rate']:,.0f} deliveries/s{cpu}{lost}"
     if scenario == "latency":
         return f"p50 {record['p50_us']:,.0f} us  p99 {record['p99_us']:,.0f} us"
     if scenario == "reconnect":
@@ -461,6 +565,7 @@ METRICS = {
     "reconnect": ("median_s", "max_s"),
 }
 METRICS["window"] = METRICS["store"] = METRICS["cli"] = METRICS["throughput"]
+METRICS["broker"] = (*METRICS["throughput"], "lost")
 
 
 @dataclass(frozen=True)
@@ -854,6 +959,108 @@ def cli_table(plan: Plan, summary: Summary) -> list[str]:
     ]
 
 
+def _broker_rows(case: Case, summary: Summary) -> list[list[str]]:
+    rows = []
+    for contender in case.contenders:
+        label = contender.label
+        ours = contender.broker.startswith("embedded")
+        lost = sum(summary.values(case.key, label, "lost").values())
+        broker_cpu = summary.get(case.key, label, "broker_cpu")
+        load_cpu = summary.get(case.key, label, "client_cpu")
+        rows.append(
+            [
+                f"QoS {case.qos}, 1 → {case.subscribers}",
+                label,
+                f"{contender.n(case):,}",
+                _cell(summary.get(case.key, label, "rate")),
+                f"{_cell(broker_cpu, 100, spread=False)}% / {_cell(load_cpu, 100, spread=False)}%",
+                f"**{lost:,}**" if lost else "0",
+                _ratio_with_rounds(summary, case.key, label, BROKER_AMQTT.label) if ours else "-",
+                _ratio_with_rounds(summary, case.key, label, BROKER_MOSQUITTO.label)
+                if ours
+                else "-",
+            ]
+        )
+    return rows
+
+
+def broker_targets(cases: Sequence[Case], summary: Summary) -> list[list[str]]:
+    """Issue 13's target for each case and each embedded broker row: ≥ 3x amqtt."""
+    rows = []
+    for case in cases:
+        labels = {c.label for c in case.contenders}
+        if BROKER_AMQTT.label not in labels:
+            continue
+        for contender in case.contenders:
+            if not contender.broker.startswith("embedded"):
+                continue
+            key, label = case.key, contender.label
+            ratio = _median_ratio(summary, key, label, BROKER_AMQTT.label)
+            rounds = _round_ratios(summary, key, label, BROKER_AMQTT.label)
+            rows.append(
+                [
+                    f"QoS {case.qos}, 1 → {case.subscribers}: {label} / amqtt ≥ {BROKER_TARGET:g}",
+                    _ratio_with_rounds(summary, key, label, BROKER_AMQTT.label),
+                    _verdict(ratio, rounds, BROKER_TARGET, above=True),
+                    _ratio_with_rounds(summary, key, label, BROKER_MOSQUITTO.label),
+                ]
+            )
+    return rows
+
+
+def broker_table(plan: Plan, summary: Summary) -> list[str]:
+    """Issue 13: the embedded broker against mosquitto and amqtt, the same load on each."""
+    cases = [c for c in plan.cases if c.scenario == "broker"]
+    if not cases:
+        return []
+    rows = [row for case in cases for row in _broker_rows(case, summary)]
+    targets = broker_targets(cases, summary)
+    lines = [
+        "## The embedded broker against mosquitto and amqtt (issue 13)",
+        "",
+        "The brokers are the contenders here: each run starts one (in a process of its own, "
+        "on a free loopback port) and puts the same load on it, `contenders/broker_load.py`: "
+        "one publisher and 1 or more subscribers (the case column) to its topic in one "
+        "process, pre-encoded MQTT 3.1.1 packets (amqtt speaks nothing newer), 64-byte "
+        "payloads; QoS 0 written 500 "
+        "packets at a time, QoS 1 with 20 in flight; subscribers that count what they read "
+        "by its length and acknowledge a whole read in one write. Deliveries (messages "
+        "received, over all subscribers) per second from the first publish to the last "
+        f"delivery, median (min-max) of {cases[0].rounds} rounds; the broker's CPU and the "
+        "load generator's (100% is one core). Every broker with inflight 20 and a queue per "
+        "client above N (mosquitto `max_inflight_messages` / `max_queued_messages`, "
+        "`Broker(max_inflight_messages=, max_queued_messages=)`); amqtt with its defaults, "
+        "anonymous clients allowed, no other plugin. amqtt gets a tenth of N (the N column), "
+        "being that much slower. Ratios: the medians divided, with the lowest and highest "
+        'ratio within one round in brackets. "lost": deliveries missing, summed over the '
+        "rounds (a run stops waiting 5 s after the last delivery).",
+        "",
+        *_table(
+            [
+                "case",
+                "broker",
+                "N",
+                "deliveries/s",
+                "broker / load CPU",
+                "lost",
+                "/ amqtt",
+                "/ mosquitto",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    if targets:
+        lines += [
+            f"Issue 13's target: the embedded broker at least {BROKER_TARGET:g}x amqtt's "
+            "throughput; its ratio to mosquitto stated beside it.",
+            "",
+            *_table(["target", "this run", "verdict", "/ mosquitto"], targets),
+            "",
+        ]
+    return lines
+
+
 def reconnect_samples(summary: Summary, case: str, label: str) -> list[dict[str, Any]]:
     """Every restart of every successful run of ``label``."""
     return [
@@ -1055,6 +1262,7 @@ def markdown(
     lines += window_table(plan, summary)
     lines += store_table(plan, summary)
     lines += cli_table(plan, summary)
+    lines += broker_table(plan, summary)
     lines += latency_table(plan, summary)
     lines += many_table(plan, summary)
     lines += queued_table(plan, summary)
@@ -1068,6 +1276,7 @@ def markdown(
 
 def headline(plan: Plan, summary: Summary) -> str:
     lines = throughput_headline(plan, summary)
+    lines += broker_headline(plan, summary)
     targets = issue11_targets(plan, summary)
     if targets:
         lines += ["", "issue 11 targets:"]
@@ -1087,6 +1296,25 @@ def throughput_headline(plan: Plan, summary: Summary) -> list[str]:
             value = summary.median(case.key, label, "rate")
             cells.append(f"{'failed' if value is None else f'{value:,.0f}':>12}")
         lines.append(f"  {label:<30}" + "".join(cells))
+    return lines
+
+
+def broker_headline(plan: Plan, summary: Summary) -> list[str]:
+    cases = [c for c in plan.cases if c.scenario == "broker"]
+    if not cases:
+        return []
+    lines = ["", "brokers, deliveries/s (median), MQTT 3.1.1:"]
+    lines.append(f"  {'broker':<26}" + "".join(f"{case.key[7:]:>16}" for case in cases))
+    for label in _labels(plan, "broker"):
+        cells = []
+        for case in cases:
+            value = summary.median(case.key, label, "rate")
+            cells.append(f"{'failed' if value is None else f'{value:,.0f}':>16}")
+        lines.append(f"  {label:<26}" + "".join(cells))
+    targets = broker_targets(cases, summary)
+    if targets:
+        lines += ["", "issue 13 target (embedded / amqtt, verdict, / mosquitto):"]
+        lines += [f"  {' | '.join(row)}" for row in targets]
     return lines
 
 

@@ -7,6 +7,7 @@ so that CPU time and resident memory belong to that library alone. Its command l
         [--qos Q] [--n N] [--mode seq|concurrent|window] [--loop asyncio|uvloop]
         [--rate R] [--duration S] [--broker-pid PID] [--protocol 5|4] [--timeout S]
         [--window W] [--store memory|sqlite|sqlite-full] [--jitter] [--down S|LOW-HIGH]
+        [--subscribers K]
 
 and it prints exactly one line of JSON on stdout: the ``Result`` fields it measured, or an
 ``error`` field saying what failed (then it exits with status 1).
@@ -15,7 +16,9 @@ Only the asyncmqtt contender knows ``--mode window`` (a sliding window of ``--wi
 ``publish_nowait`` futures, 20 by default), ``--store`` (its session store) and the
 ``reconnect`` scenario (``--n`` broker restarts, each down for ``--down`` seconds, with
 ``--jitter`` on or off; it starts a broker of its own to restart, so HOST and PORT are not
-used); the other contenders refuse the first two and have no such scenario.
+used); the other contenders refuse the first two and have no such scenario. Only the broker
+scenario's load generator (``broker_load.py``) knows ``--subscribers`` (K subscribers to the
+one topic, a fan-out); the others refuse more than one.
 
 Measurements are read from the kernel, not from a library, so the same numbers mean the same
 thing for every contender and need nothing installed: CPU time of this process (every thread,
@@ -79,6 +82,7 @@ class Options:
     window: int = 20  # --mode window: publish_nowait futures out at once
     jitter: bool = False  # reconnect: Reconnect(jitter=...)
     down: tuple[float, float] = (0.05, 0.45)  # reconnect: the broker's downtime range, seconds
+    subscribers: int = 1  # broker_load.py: subscribers to the topic (fan-out)
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -105,7 +109,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="reconnect: seconds the broker stays down, one number or LOW-HIGH (each restart "
         "draws its downtime from its own equal slice of the range)",
     )
+    parser.add_argument(
+        "--subscribers", type=int, default=1, help="broker_load.py: subscribers (fan-out)"
+    )
     args = parser.parse_args(argv)
+    if args.subscribers < 1:
+        parser.error(f"--subscribers must be at least 1, got {args.subscribers}")
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
     if args.window < 1:
@@ -132,6 +141,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         window=args.window,
         jitter=args.jitter,
         down=down,
+        subscribers=args.subscribers,
     )
 
 
@@ -291,14 +301,19 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     asyncmqtt_options: bool = False,
+    fan_out: bool = False,
 ) -> None:
     """Parse the command line, run the scenario, print its JSON line (or the error).
 
     ``asyncmqtt_options``: whether this contender knows ``--mode window`` and ``--store``;
-    the others exit with an error rather than run something else under that name."""
+    the others exit with an error rather than run something else under that name.
+    ``fan_out``: whether it knows ``--subscribers`` (broker_load.py)."""
     options = parse_options(argv)
     if not asyncmqtt_options and (options.mode == "window" or options.store != "memory"):
         emit({"contender": contender, "error": "--mode window and --store are asyncmqtt's"})
+        sys.exit(1)
+    if not fan_out and options.subscribers != 1:
+        emit({"contender": contender, "error": "--subscribers is broker_load.py's"})
         sys.exit(1)
     raise_fd_limit()
     header = {
@@ -311,6 +326,7 @@ def main(
         "protocol": options.protocol,
         "store": options.store,
         **({"window": options.window} if options.mode == "window" else {}),
+        **({"subscribers": options.subscribers} if fan_out else {}),
     }
     try:
         result = run(options)

@@ -42,19 +42,27 @@ def _packet(first_byte: int, body: bytes) -> bytes:
     return bytes((first_byte,)) + _varint(len(body)) + body
 
 
-def connect_packet(client_id: str) -> bytes:
-    # Protocol name, level 5, flags: clean start; keepalive 60 s; no properties.
-    body = _string("MQTT") + bytes((5, 0x02, 0, 60, 0)) + _string(client_id)
-    return _packet(0x10, body)
+def _properties(protocol: int) -> bytes:
+    """An empty property list in MQTT 5 (protocol level 5); nothing in 3.1.1 (level 4)."""
+    return b"\x00" if protocol == 5 else b""
 
 
-def subscribe_packet(topic_filter: str, qos: int) -> bytes:
-    return _packet(0x82, (1).to_bytes(2, "big") + b"\x00" + _string(topic_filter) + bytes((qos,)))
+def connect_packet(client_id: str, protocol: int = 5) -> bytes:
+    # Protocol name, level, flags: clean start; keepalive 60 s; no properties.
+    header = _string("MQTT") + bytes((protocol, 0x02, 0, 60)) + _properties(protocol)
+    return _packet(0x10, header + _string(client_id))
 
 
-def publish_packet(topic: str, payload: bytes, qos: int, packet_id: int) -> bytes:
+def subscribe_packet(topic_filter: str, qos: int, protocol: int = 5) -> bytes:
+    body = (1).to_bytes(2, "big") + _properties(protocol) + _string(topic_filter) + bytes((qos,))
+    return _packet(0x82, body)
+
+
+def publish_packet(
+    topic: str, payload: bytes, qos: int, packet_id: int, protocol: int = 5
+) -> bytes:
     pid = packet_id.to_bytes(2, "big") if qos else b""
-    return _packet(0x30 | qos << 1, _string(topic) + pid + b"\x00" + payload)
+    return _packet(0x30 | qos << 1, _string(topic) + pid + _properties(protocol) + payload)
 
 
 DISCONNECT = b"\xe0\x00"
@@ -91,10 +99,10 @@ class RawClient(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
 
     @classmethod
-    async def open(cls, host: str, port: int, client_id: str) -> RawClient:
+    async def open(cls, host: str, port: int, client_id: str, protocol: int = 5) -> RawClient:
         loop = asyncio.get_running_loop()
         _, client = await loop.create_connection(cls, host, port)
-        client.write(connect_packet(client_id))
+        client.write(connect_packet(client_id, protocol))
         await client.connack
         return client
 

@@ -38,6 +38,7 @@ def test_quick_benchmark_runs_and_writes_its_tables(tmp_path: Path) -> None:
         "Reconnect after a broker restart",
         "Issue 11 targets",
         "`asyncmqtt bench` against the library",
+        "The embedded broker against mosquitto and amqtt",
         "Codec",
     )
     for heading in headings:
