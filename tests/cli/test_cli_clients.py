@@ -125,6 +125,25 @@ async def test_sub_verbose_and_json_show_properties(
             }
 
 
+async def test_sub_sends_its_user_properties_with_the_subscribe(
+    acli: ACli, watched: Watched, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[asyncmqtt.Properties | None] = []
+    subscribe = asyncmqtt.Client.subscribe
+
+    async def recording(self: asyncmqtt.Client, *args: Any, **kwargs: Any) -> tuple[int, ...]:
+        sent.append(kwargs.get("properties"))
+        return await subscribe(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncmqtt.Client, "subscribe", recording)
+    done = await acli(
+        "sub", "-p", watched.port, "-t", topic, "-D", "a=1", "-D", "b=2", "-W", "0.01"
+    )
+    assert (done.code, done.err) == (0, "")
+    assert sent == [asyncmqtt.Properties(user_properties=(("a", "1"), ("b", "2")))]
+    assert watched.subscribed.is_set()  # (the broker took it)
+
+
 async def test_sub_raw_writes_the_bytes(acli: ACli, watched: Watched, topic: str) -> None:
     assert watched.broker is not None
     watched.broker.publish(topic, b"\x00\x01binary", retain=True)

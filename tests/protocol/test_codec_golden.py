@@ -436,6 +436,19 @@ CASES = [
         b"\x00\x03a/+"  # topic filter
         b"\x2d",  # options: retain handling 2 << 4, retain as published 0x08, no local 0x04, QoS 1
     ),
+    Case(
+        "SUBSCRIBE 5.0 with two user properties (only the subscription identifier is single)",
+        Subscribe(1, (Subscription("a", 0),), Properties(user_properties=(("k", "1"), ("k", "2")))),
+        (V5,),
+        CLIENT,
+        b"\x82\x15"  # SUBSCRIBE, remaining length 21
+        b"\x00\x01"  # packet identifier 1
+        b"\x0e"  # property length 14
+        b"\x26\x00\x01k\x00\x011"  # user property k=1
+        b"\x26\x00\x01k\x00\x012"  # user property k=2
+        b"\x00\x01a"  # topic filter
+        b"\x00",  # options: QoS 0
+    ),
     # ------------------------------------------------------------------------------- SUBACK
     Case(
         "SUBACK 3.1.x, every return code",

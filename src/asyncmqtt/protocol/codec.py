@@ -408,7 +408,13 @@ def _encode_properties(properties: object, packet_type: int) -> bytes:
         write = _PROPERTY_WRITERS[spec.type]
         identifier = _SMALL_VARINTS[spec.id]
         if spec.repeatable:
-            if packet_type == PacketType.SUBSCRIBE and len(value) > 1:
+            # (User Property may repeat in any packet; a SUBSCRIBE has one Subscription
+            # Identifier at most, MQTT-3.8.2.1.2.)
+            if (
+                packet_type == PacketType.SUBSCRIBE
+                and spec.id == PropertyId.SUBSCRIPTION_IDENTIFIER
+                and len(value) > 1
+            ):
                 raise ValueError(
                     f"property {spec.name}={value!r} has {len(value)} values, but SUBSCRIBE "
                     "may carry at most one"
