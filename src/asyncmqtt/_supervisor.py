@@ -357,6 +357,18 @@ class Supervisor:
         except _Redirected as redirect:
             redirect.permanent = redirect.permanent and permanent
             return await self._redirected(chain, redirect, note)
+        except MqttConnectError as error:
+            if len(chain) == 1:
+                raise
+            # Say how the client got there: the server the application named is elsewhere.
+            path = " -> ".join(hop.address for hop in chain)
+            failure = MqttConnectError(
+                f"{error.args[1]} (redirected there: {path})",
+                stage=error.stage,
+                address=error.address,
+                rc=error.rc,  # type: ignore[arg-type]  # (a CONNACK code, or None)
+            )
+            raise failure from error.__cause__
         return link, settings, len(chain) > 1 and permanent
 
     async def _redirected(

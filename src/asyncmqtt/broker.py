@@ -64,7 +64,6 @@ from .protocol.broker_config import (
     Redirect,
     ServerAuthenticator,
 )
-from .protocol.enums import DisconnectReasonCode
 from .protocol.properties import NO_PROPERTIES, Properties
 from .protocol.server import (
     BrokerEvent,
@@ -620,20 +619,29 @@ class Broker:
         return count
 
     def disconnect(
-        self, client_id: str, reason_code: int = DisconnectReasonCode.ADMINISTRATIVE_ACTION
+        self,
+        client_id: str,
+        reason_code: int | None = None,
+        *,
+        redirect: Redirect | None = None,
     ) -> bool:
         """End a connected client's connection from the broker's side: DISCONNECT with
         ``reason_code`` (MQTT 5; default 0x98, Administrative action), then close; its will
         is published. Returns False when no client with that identifier is connected.
 
+        ``redirect`` (instead of a code) sends the client elsewhere: DISCONNECT 0x9D (Server
+        moved) when ``Redirect.permanent``, else 0x9C (Use another server), with the Server
+        Reference; an asyncmqtt client follows it (see the guide Failover and redirects).
+
         Raises ``RuntimeError`` when the broker is not running, ``ValueError`` for a code
-        that is not a DISCONNECT reason code.
+        that is not a DISCONNECT reason code or for both a code and a redirect, ``TypeError``
+        for a redirect that is not a ``Redirect`` with a valid server reference.
         """
         driver = self._running()
         connection = self._core.clients.get(client_id)
         if connection is None:
             return False
-        connection.disconnect(reason_code, now=driver.loop.time())
+        connection.disconnect(reason_code, now=driver.loop.time(), redirect=redirect)
         driver.flush_soon()
         return True
 

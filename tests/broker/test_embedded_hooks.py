@@ -106,8 +106,10 @@ async def test_redirect_sends_clients_elsewhere(make_broker: MakeBroker) -> None
         return Redirect("other.example:1883") if client_id.startswith("go") else None
 
     broker: Broker = await make_broker(redirect=redirect)
+    # (A Client follows redirects: tests/client/test_client_failover.py. Not following it
+    # here shows the refusal, and looks up no other.example.)
     with pytest.raises(MqttConnectError) as caught:
-        async with Client(broker.host, broker.port, identifier="go-away"):
+        async with Client(broker.host, broker.port, identifier="go-away", follow_redirects=False):
             pass
     assert caught.value.rc == ConnAckReasonCode.USE_ANOTHER_SERVER  # 0x9C
     # The Server Reference, as the client core sees it.

@@ -268,6 +268,18 @@ def test_a_redirect_that_fails_counts_as_its_servers_failure() -> None:
     assert address == B and network.attempts == [A, C, B]
 
 
+def test_a_failure_where_a_redirect_led_says_how_the_client_got_there() -> None:
+    network = MemoryNetwork({A: redirecting(0x9C, "c.example:1884")})
+    with pytest.raises(MqttConnectError) as caught:
+        run_virtual(connect_and_leave(client_on(network)))
+    assert str(caught.value) == (
+        "connecting to mqtt://c.example:1884 failed at the tcp stage: connection refused "
+        "(redirected there: mqtt://a.example:1883 -> mqtt://c.example:1884)"
+    )
+    assert caught.value.stage == "tcp" and caught.value.address == "mqtt://c.example:1884"
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+
+
 # ---------------------------------------------------------------- redirects in DISCONNECT
 
 

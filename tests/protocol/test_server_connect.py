@@ -752,6 +752,32 @@ def test_the_admin_disconnect() -> None:
     assert waiting.raw() == b""
 
 
+@pytest.mark.parametrize(("permanent", "code"), [(False, 0x9C), (True, 0x9D)])
+def test_the_admin_disconnect_can_send_the_client_elsewhere(permanent: bool, code: int) -> None:
+    broker = BrokerCore()
+    client = RawClient(broker)
+    client.connect()
+    client.server.disconnect(now=1.0, redirect=Redirect("b.example:1884", permanent))
+    assert client.received() == [Disconnect(code, Properties(server_reference="b.example:1884"))]
+    assert client.server.closed
+    v3 = RawClient(broker, V311)
+    v3.connect("v3")
+    v3.server.disconnect(now=1.0, redirect=Redirect("b.example"))
+    assert v3.raw() == b""  # (MQTT 3.1.x has no DISCONNECT from the server: just closed)
+    assert v3.server.closed
+
+
+def test_an_admin_redirect_is_checked_before_anything_is_sent() -> None:
+    client = RawClient(BrokerCore())
+    client.connect()
+    with pytest.raises(ValueError, match=r"reason_code=152 and redirect: .* give one of them"):
+        client.server.disconnect(0x98, now=1.0, redirect=Redirect("b"))
+    for bad in ("elsewhere", Redirect("a\x00b")):
+        with pytest.raises(TypeError, match="redirect must be a Redirect with a valid server"):
+            client.server.disconnect(now=1.0, redirect=bad)  # type: ignore[arg-type]
+    assert not client.server.closed and client.raw() == b""
+
+
 def test_shutdown_disconnects_everyone_without_wills() -> None:
     broker = BrokerCore()
     watcher = RawClient(broker)

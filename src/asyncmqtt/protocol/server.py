@@ -556,18 +556,43 @@ class ServerConnection:
 
     def disconnect(
         self,
-        reason_code: int = DisconnectReasonCode.ADMINISTRATIVE_ACTION,
+        reason_code: int | None = None,
         *,
         now: float,
         will: bool = True,
+        redirect: Redirect | None = None,
     ) -> None:
         """End the connection from the broker's side: DISCONNECT with ``reason_code`` (MQTT 5;
-        default 0x98, Administrative action), then close. ``will``: whether the client's will
-        is published (default True: the client did not end it normally). Does nothing when the
-        connection is already closed; one not yet accepted is closed without a word.
+        default 0x98, Administrative action), then close. ``redirect`` sends the client
+        elsewhere instead: DISCONNECT 0x9D (Server moved) when ``permanent``, else 0x9C (Use
+        another server), with its Server Reference (MQTT 3.1.x clients: closed without a
+        word). ``will``: whether the client's will is published (default True: the client did
+        not end it normally). Does nothing when the connection is already closed; one not yet
+        accepted is closed without a word.
 
-        Raises ``ValueError`` for a code that is not a DISCONNECT reason code.
+        Raises ``ValueError`` for a code that is not a DISCONNECT reason code, or for both a
+        code and a redirect; ``TypeError`` for a redirect that is not a ``Redirect`` with a
+        valid server reference.
         """
+        properties = NO_PROPERTIES
+        if redirect is not None:
+            if reason_code is not None:
+                raise ValueError(
+                    f"reason_code={reason_code!r} and redirect: a redirect has its own code "
+                    "(0x9C, or 0x9D when permanent); give one of them"
+                )
+            if not isinstance(redirect, Redirect) or not _valid_text(redirect.server_reference):
+                raise TypeError(
+                    f"redirect must be a Redirect with a valid server reference, got {redirect!r}"
+                )
+            reason_code = (
+                DisconnectReasonCode.SERVER_MOVED
+                if redirect.permanent
+                else DisconnectReasonCode.USE_ANOTHER_SERVER
+            )
+            properties = Properties(server_reference=redirect.server_reference)
+        elif reason_code is None:
+            reason_code = DisconnectReasonCode.ADMINISTRATIVE_ACTION
         if reason_code not in _DISCONNECT_CODES:
             raise ValueError(f"reason_code={reason_code!r} is not a DISCONNECT reason code")
         if self.state is ServerState.CLOSED:
@@ -576,7 +601,7 @@ class ServerConnection:
         if self.state is not ServerState.CONNECTED:
             self._close(now, will=False, error=error)
             return
-        self._disconnect(reason_code, now, will=will, error=error)
+        self._disconnect(reason_code, now, will=will, error=error, properties=properties)
 
     def pause_writing(self) -> None:
         """The transport's write buffer is full (asyncio's ``pause_writing``): messages for
@@ -1294,17 +1319,27 @@ class ServerConnection:
         self._close(now, will=False, error=error)
 
     def _disconnect(
-        self, code: int, now: float, *, will: bool, error: MqttError, reason: str | None = None
+        self,
+        code: int,
+        now: float,
+        *,
+        will: bool,
+        error: MqttError,
+        reason: str | None = None,
+        properties: Properties = NO_PROPERTIES,
     ) -> None:
         """End an accepted connection from our side: DISCONNECT (MQTT 5 only), then close."""
         if self._v5:
-            packet = Disconnect(code)
+            packet = Disconnect(code, properties)
             data = encode(packet, _V5)
             if reason:
                 # The reason string helps whoever debugs the client; it is left out when the
                 # client's Maximum Packet Size has no room for it.
                 with_reason = encode(
-                    packet._replace(properties=Properties(reason_string=reason[:500])), _V5
+                    packet._replace(
+                        properties=dataclasses.replace(properties, reason_string=reason[:500])
+                    ),
+                    _V5,
                 )
                 limit = self._client_maximum_packet_size
                 if limit is None or len(with_reason) <= limit:
