@@ -97,7 +97,9 @@ def test_usage_errors_exit_with_status_1(cli: Cli, argv: list[str], complaint: s
     done = cli(*argv)
     assert done.code == 1
     assert complaint in done.err
-    assert done.err.startswith("usage: asyncmqtt")
+    assert done.err.startswith("asyncmqtt")
+    assert done.err.endswith(" --help')\n")
+    assert len(done.err.splitlines()) == 1
     assert "Traceback" not in done.err
 
 

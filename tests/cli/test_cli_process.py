@@ -242,8 +242,9 @@ async def test_the_subcommands_as_processes_with_each_exit_status(topic: str) ->
                 await _stop(process)
     code, _, err = results["usage"]
     assert code == 1
-    assert err.endswith(
-        "asyncmqtt bench pub: error: argument -c/--clients: the number must be at least 1, got 0\n"
+    assert err == (
+        "asyncmqtt bench pub: argument -c/--clients: the number must be at least 1, got 0 "
+        "(see 'asyncmqtt bench pub --help')\n"
     )
     code, _, err = results["connect"]
     assert code == 2
@@ -257,7 +258,7 @@ async def test_the_subcommands_as_processes_with_each_exit_status(topic: str) ->
     assert err.startswith("asyncmqtt pub: [code:135 NOT_AUTHORIZED]")
     for code, _, err in results.values():
         assert "Traceback" not in err
-        assert code == 0 or len(err.splitlines()) == 1 or err.startswith("usage: ")
+        assert code == 0 or len(err.splitlines()) == 1
     code, out, err = bench_result
     assert code == 0, err
     record = json.loads(out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -73,8 +72,9 @@ class Parser(argparse.ArgumentParser):
         self.add_argument("--help", action="help", help="show this help and exit")
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+        # One line, as every other error of the command (argparse would print the usage
+        # first): what is wrong, and where to look.
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def add_subparser(
