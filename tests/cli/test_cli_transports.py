@@ -91,3 +91,28 @@ def test_proxies(cli: Cli, transport_broker: TransportBroker, proxies: Pproxy, t
     done = cli("pub", *broker, "--proxy", wrong, "-t", topic, "-m", "x")
     assert done.code == 2
     assert "(check --proxy (its address, user name and password))" in done.err
+
+
+def test_bench_clients_share_the_tls_settings(
+    cli: Cli, transport_broker: TransportBroker, pki: Pki, topic: str
+) -> None:
+    port = transport_broker.port_of(transport_broker.mutual_tls)
+    mine = [
+        "--cafile",
+        str(pki.ca_pem),
+        "--cert",
+        str(pki.client_cert),
+        "--key",
+        str(pki.client_key),
+    ]
+    done = cli(
+        "bench", "pub", "--url", f"mqtts://127.0.0.1:{port}", *mine, "-c", "2", "-q", "1",
+        "--count", "20", "--subscribers", "2", "-t", f"{topic}/%i", "--json",
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    record = json.loads(done.out)
+    assert (record["broker"], record["received"], record["lost"]) == (
+        f"mqtts://127.0.0.1:{port}",
+        80,  # (2 publishers x 20, each message to 2 subscribers)
+        0,
+    )
