@@ -33,6 +33,8 @@ GUIDES = [
     "websockets.md",
     "proxies.md",
     "observability.md",
+    "broker.md",
+    "testing.md",
 ]
 INCLUDE = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```", re.DOTALL)
 
@@ -56,5 +58,7 @@ def test_links_between_guides_resolve(guide: str) -> None:
 
 def test_every_example_appears_in_a_guide() -> None:
     shown = {path for guide in GUIDES for path, _ in INCLUDE.findall((DOCS / guide).read_text())}
-    present = {f"examples/{path.name}" for path in EXAMPLES.glob("*.py")}
+    present = {
+        f"examples/{path.relative_to(EXAMPLES).as_posix()}" for path in EXAMPLES.rglob("*.py")
+    }
     assert present == shown
