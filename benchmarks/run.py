@@ -565,7 +565,7 @@ METRICS = {
     "reconnect": ("median_s", "max_s"),
 }
 METRICS["window"] = METRICS["store"] = METRICS["cli"] = METRICS["throughput"]
-METRICS["broker"] = (*METRICS["throughput"], "lost")
+METRICS["broker"] = (*METRICS["throughput"], "lost", "per_broker_cpu_second")
 
 
 @dataclass(frozen=True)
@@ -974,6 +974,7 @@ def _broker_rows(case: Case, summary: Summary) -> list[list[str]]:
                 f"{contender.n(case):,}",
                 _cell(summary.get(case.key, label, "rate")),
                 f"{_cell(broker_cpu, 100, spread=False)}% / {_cell(load_cpu, 100, spread=False)}%",
+                _cell(summary.get(case.key, label, "per_broker_cpu_second"), spread=False),
                 f"**{lost:,}**" if lost else "0",
                 _ratio_with_rounds(summary, case.key, label, BROKER_AMQTT.label) if ours else "-",
                 _ratio_with_rounds(summary, case.key, label, BROKER_MOSQUITTO.label)
@@ -1022,18 +1023,20 @@ def broker_table(plan: Plan, summary: Summary) -> list[str]:
         "on a free loopback port) and puts the same load on it, `contenders/broker_load.py`: "
         "one publisher and 1 or more subscribers (the case column) to its topic in one "
         "process, pre-encoded MQTT 3.1.1 packets (amqtt speaks nothing newer), 64-byte "
-        "payloads; QoS 0 written 500 "
-        "packets at a time, QoS 1 with 20 in flight; subscribers that count what they read "
-        "by its length and acknowledge a whole read in one write. Deliveries (messages "
-        "received, over all subscribers) per second from the first publish to the last "
-        f"delivery, median (min-max) of {cases[0].rounds} rounds; the broker's CPU and the "
-        "load generator's (100% is one core). Every broker with inflight 20 and a queue per "
-        "client above N (mosquitto `max_inflight_messages` / `max_queued_messages`, "
-        "`Broker(max_inflight_messages=, max_queued_messages=)`); amqtt with its defaults, "
-        "anonymous clients allowed, no other plugin. amqtt gets a tenth of N (the N column), "
-        "being that much slower. Ratios: the medians divided, with the lowest and highest "
-        'ratio within one round in brackets. "lost": deliveries missing, summed over the '
-        "rounds (a run stops waiting 5 s after the last delivery).",
+        "payloads; QoS 0 written 500 packets at a time, QoS 1 with 20 in flight; subscribers "
+        "that count what they read by its length and acknowledge a whole read in one write. "
+        "Deliveries (messages received, over all subscribers) per second from the first "
+        f"publish to the last delivery, median (min-max) of {cases[0].rounds} rounds; the "
+        "broker's CPU and the load generator's (100% is one core; a broker near 100% is the "
+        "bottleneck), and the deliveries per second of the broker's CPU time (what it does "
+        "with the CPU it got: on a loaded machine this moves less than the rate). Every "
+        "broker with inflight 20 and a queue per client above N (mosquitto "
+        "`max_inflight_messages` / `max_queued_messages`, `Broker(max_inflight_messages=, "
+        "max_queued_messages=)`); amqtt with its defaults, anonymous clients allowed, no "
+        "other plugin. amqtt gets a tenth of N (the N column), being that much slower. "
+        "Ratios: the medians divided, with the lowest and highest ratio within one round in "
+        'brackets. "lost": deliveries missing, summed over the rounds (a run stops waiting 5 '
+        "s after the last delivery).",
         "",
         *_table(
             [
@@ -1042,6 +1045,7 @@ def broker_table(plan: Plan, summary: Summary) -> list[str]:
                 "N",
                 "deliveries/s",
                 "broker / load CPU",
+                "deliveries per broker CPU second",
                 "lost",
                 "/ amqtt",
                 "/ mosquitto",

@@ -16,7 +16,8 @@ the same way, from stepped slices of the packet identifiers, and sent in one wri
 
 What it prints: ``rate``, deliveries (messages received, summed over the subscribers) per
 second from the first publish to the last delivery; ``published_rate``, messages per second
-over the same time; ``client_cpu`` this process's CPU, ``broker_cpu`` the broker's. If the
+over the same time; ``client_cpu`` this process's CPU, ``broker_cpu`` the broker's (cores
+busy), ``per_broker_cpu_second`` deliveries per second of the broker's CPU time. If the
 deliveries stop short of N x K (nothing arrived for 5 s), it reports what arrived, with
 ``lost`` the number missing and the rate up to the last delivery; ``lost`` is 0 otherwise.
 """
@@ -189,6 +190,9 @@ async def throughput(options: common.Options) -> dict[str, Any]:
         "published_rate": n / seconds,
         "client_cpu": window.cpu / window.wall,
         "broker_cpu": None if window.broker is None else window.broker / window.wall,
+        # What the broker did per CPU second: on a loaded machine a broker may get far less
+        # than a core, and this moves less than the rate does.
+        "per_broker_cpu_second": delivered / window.broker if window.broker else None,
     }
 
 
