@@ -9,25 +9,21 @@ retained messages) is asserted for each, as docs/shared-subscriptions.md tells i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from broker import Mosquitto
+from both_brokers import AnyBroker
 from client_helpers import next_message, take
 
 from asyncmqtt import Client, Message, Properties, ProtocolVersion
 from asyncmqtt.broker import Broker
 
 
-@pytest.fixture(params=["mosquitto", "embedded"])
-async def server(request: pytest.FixtureRequest, mosquitto: Mosquitto) -> AsyncIterator[Any]:
-    """(kind, host, port) of a running broker."""
-    if request.param == "mosquitto":
-        yield "mosquitto", mosquitto.host, mosquitto.port
-        return
-    async with Broker(port=0) as broker:
-        yield "embedded", broker.host, broker.port
+@pytest.fixture
+def server(broker: AnyBroker, broker_kind: str) -> tuple[str, str, int]:
+    """(kind, host, port) of this run's broker: ``broker`` (conftest.py) is mosquitto in one
+    run and an embedded broker in the other."""
+    return broker_kind, broker.host, broker.port
 
 
 def client_at(server: tuple[str, str, int], **options: Any) -> Client:
