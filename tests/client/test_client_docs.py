@@ -20,6 +20,7 @@ GUIDES = [
     "sharing-the-connection.md",
     "web-frameworks.md",
     "reconnecting.md",
+    "failover.md",
     "offline-queue.md",
     "persistent-sessions.md",
     "session-stores.md",

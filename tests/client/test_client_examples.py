@@ -51,6 +51,18 @@ def test_scram_authentication() -> None:
     assert len(output) == 4
 
 
+def test_failover() -> None:
+    # (It starts its own embedded brokers: one goes down, another redirects.)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    output = run_program(EXAMPLES / "failover.py", env).splitlines()
+    assert output == [
+        "connected to primary",
+        "backup: received b'still here'",
+        "spare: received b'moved'",
+        "connected again to spare",
+    ]
+
+
 def test_connecting(make_mosquitto: MosquittoFactory) -> None:
     broker = make_mosquitto()
     assert run_program(EXAMPLES / "connecting.py", example_env(broker)) == ""
@@ -524,6 +536,7 @@ def test_every_example_is_tested() -> None:
         "request_response_requester",
         "request_response_responder",
         "scram_authentication",
+        "failover",
     }
     transports_own = {"tls", "proxy", "over_websockets"}  # tested in tests/transports/
     router_own = {"router"}  # tested in tests/client/test_router.py
