@@ -13,7 +13,7 @@ import pytest
 import trustme
 from both_brokers import AnyBroker, MakeBroker
 from broker import Mosquitto
-from client_helpers import client_for
+from client_helpers import client_for, next_message
 from fake_servers import FakeServer, FakeSession, serve_plainly
 
 from asyncmqtt import (
@@ -294,6 +294,35 @@ async def test_will_is_published_when_the_client_vanishes(broker: AnyBroker, top
         # Nothing in the block saw the loss, so leaving the block reports it.
         with pytest.raises(ConnectionLostError):
             await doomed.__aexit__(None, None, None)
+
+
+async def test_a_retained_will_keeps_its_properties(broker: AnyBroker, topic: str) -> None:
+    will = Will(
+        f"{topic}/will",
+        payload="gone",
+        qos=1,
+        retain=True,
+        properties=Properties(content_type="text/plain", user_properties=(("why", "test"),)),
+    )
+    async with client_for(broker) as watcher:
+        await watcher.subscribe(f"{topic}/will", qos=1)
+        doomed = client_for(broker, will=will)
+        await doomed.__aenter__()
+        assert doomed._link is not None
+        doomed._link.abort()
+        live = await next_message(watcher.messages)  # the will was published
+        with pytest.raises(ConnectionLostError):
+            await doomed.__aexit__(None, None, None)
+    assert (live.payload, live.qos) == (b"gone", 1)
+    # A client subscribing later gets it as a retained message, properties and all.
+    async with client_for(broker) as late:
+        await late.subscribe(f"{topic}/will", qos=1)
+        message = await next_message(late.messages)
+        assert (message.payload, message.retain, message.qos) == (b"gone", True, 1)
+        for received in (live, message):
+            assert received.properties.content_type == "text/plain"
+            assert received.properties.user_properties == (("why", "test"),)
+        await late.publish(f"{topic}/will", None, qos=1, retain=True)  # cleared
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,23 @@ async def test_refused_subscription_raises_with_the_codes(protocol: ProtocolVers
         await client.publish("still/usable", qos=1)
 
 
+async def test_a_first_level_wildcard_does_not_match_a_dollar_topic(
+    broker: AnyBroker, topic: str
+) -> None:
+    # MQTT 5, 4.7.2: '+' or '#' at the first level never matches a topic beginning with '$'.
+    rest = topic.split("/", 1)[1]
+    async with client_for(broker) as client:
+        await client.subscribe([(f"+/{rest}/#", 1), (f"${topic}/exact", 1)])
+        await client.publish(f"${topic}/x", "wildcard must not match", qos=1)
+        await client.publish(f"{topic}/x", "plain", qos=1)
+        await client.publish(f"${topic}/exact", "named", qos=1)
+        received = await take(client.messages, 2)
+        assert [(m.topic.value, m.payload) for m in received] == [
+            (f"{topic}/x", b"plain"),
+            (f"${topic}/exact", b"named"),
+        ]
+
+
 async def test_no_local(broker: AnyBroker, topic: str) -> None:
     async with client_for(broker) as client, client_for(broker) as other:
         await client.subscribe(topic, options=SubscribeOptions(qos=1, no_local=True))
