@@ -43,7 +43,8 @@ def test_pub_end_to_end(cli: Cli, mosquitto: Mosquitto, topic: str) -> None:
     assert record["completed"] is True
     assert (record["published"], record["acknowledged"], record["received"]) == (200, 200, 200)
     assert (record["expected"], record["lost"], record["errors"]) == (200, 0, 0)
-    assert record["latency"]["count"] == record["ack_latency"]["count"] == 200
+    assert record["latency"]["count"] == 200
+    assert record["ack_latency"]["count"] == 29  # (every 7th publish: 0, 7, ..., 196)
     latency = record["latency"]
     assert 0 < latency["p50_us"] <= latency["p90_us"] <= latency["p99_us"] <= latency["max_us"]
     assert record["throughput"] > 0
@@ -163,3 +164,19 @@ def test_could_not_connect(cli: Cli) -> None:
     done = cli("bench", "conn", "-p", "1", "-c", "3")
     assert done.code == 2
     assert "failed at the tcp stage" in done.err
+
+
+async def test_pub_counts_refused_publishes_as_errors(acli: ACli, topic: str) -> None:
+    def authorize(client_id: str, username: str | None, action: Action, name: str) -> int:
+        return 0x87 if action is Action.PUBLISH else 0
+
+    async with Broker(port=0, authorize=authorize) as broker:
+        done = await acli(
+            "bench", "pub", "-p", str(broker.port), "-t", topic, "-q", "1", "--count", "30",
+            "--inflight", "4", "--json",
+        )  # fmt: skip
+    record = _json(done)
+    assert (record["published"], record["acknowledged"], record["errors"]) == (30, 0, 30)
+    assert record["ack_latency"]["count"] == 0  # (only successes are timed)
+    [(message, count)] = record["error_messages"].items()
+    assert (count, "NOT_AUTHORIZED" in message) == (30, True)
