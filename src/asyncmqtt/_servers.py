@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeAlias
 
-__all__ = ("Server", "check_failover_servers", "parse_server_reference", "server_text")
+__all__ = ("Server", "check_failover_servers", "parse_server_reference")
 
 Server: TypeAlias = tuple[str, int]
 """A server to connect to: (host name or address, port)."""
@@ -88,9 +88,3 @@ def _parse_one(reference: str, default_port: int, text: str) -> Server:
             "(1 to 65535)"
         )
     return host, int(port_text)
-
-
-def server_text(server: Server) -> str:
-    """``host:port``, with an IPv6 literal in brackets."""
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -193,14 +193,17 @@ class Supervisor:
 
     def disconnected(self, event: Disconnected) -> None:
         """An established connection ended with ``event``: a DISCONNECT 0x9C / 0x9D with a
-        Server Reference is followed by the next attempt (see the module docstring)."""
+        Server Reference is followed by the next attempt (see the module docstring), unless
+        ``follow_redirects`` is off (then it is a lost connection like any other)."""
         reference = event.properties.server_reference
+        entry, settings = self._in_use
         if (
             event.reason_code in _REDIRECT_CODES
             and reference is not None
             and self.config.protocol_version is _V5
+            and self._options.follow_redirects
+            and settings.transport != "unix"
         ):
-            entry, settings = self._in_use
             permanent = event.reason_code == 0x9D
             error = MqttConnectError(
                 f"the broker at {settings.address} disconnected the client: "

@@ -4,8 +4,10 @@ Server Reference. The logic's corner cases are tested offline in test_supervisor
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import mypy.api
 import pytest
 from client_helpers import GUARD_SECONDS, next_message
 
@@ -15,6 +17,7 @@ from asyncmqtt.broker import Broker, Redirect
 if TYPE_CHECKING:
     from conftest import MosquittoFactory
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 STEADY = Reconnect(initial_delay=0.05, max_delay=0.05, jitter=False)
 # A backoff the test would notice: a reconnection that waited for it would outlast the guard.
 SLOW = Reconnect(initial_delay=3 * GUARD_SECONDS, max_delay=3 * GUARD_SECONDS, jitter=False)
@@ -115,3 +118,32 @@ async def test_without_reconnect_a_disconnect_redirect_ends_the_block_and_is_fol
                 await anext(client.messages)
         async with client:
             assert client.server_address == (target.host, target.port)
+
+
+TYPING_CASES = """\
+from asyncmqtt import Client
+
+client = Client("a", failover_servers=[("b", 1883)], follow_redirects=False)
+host, port = client.server_address
+reveal_type(client.server_address)
+Client("a", failover_servers=[("b", "1883")])  # line 6: the port is an int
+Client("a", failover_servers=["b:1883"])  # line 7: (host, port) tuples
+"""
+
+
+def test_the_failover_arguments_are_typed_under_mypy_strict(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.py"
+    cases.write_text(TYPING_CASES)
+    example = REPOSITORY / "examples" / "failover.py"
+    report, errors, status = mypy.api.run(
+        ["--strict", "--cache-dir", str(REPOSITORY / ".mypy_cache"), str(example), str(cases)]
+    )
+    found = [
+        line.split(": error: ")[0].rsplit(":", 1)[1]
+        for line in report.splitlines()
+        if ": error: " in line
+    ]
+    assert (status, errors, found) == (1, "", ["6", "7"]), report
+    revealed = 'Revealed type is "tuple[str, int]"'
+    assert revealed in report.replace("builtins.", ""), report
+    assert "failover.py" not in report  # examples/failover.py is clean

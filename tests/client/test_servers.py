@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from asyncmqtt._servers import check_failover_servers, parse_server_reference, server_text
+from asyncmqtt._servers import check_failover_servers, parse_server_reference
 
 
 @pytest.mark.parametrize(
@@ -74,8 +74,3 @@ def test_bad_failover_servers(value: Any, error: type[Exception], words: str) ->
     with pytest.raises(error) as caught:
         check_failover_servers(value)
     assert words in str(caught.value)
-
-
-def test_server_text() -> None:
-    assert server_text(("b.example", 1883)) == "b.example:1883"
-    assert server_text(("::1", 1883)) == "[::1]:1883"

@@ -350,3 +350,64 @@ def test_a_disconnect_redirect_that_fails_falls_back_to_the_servers_in_order() -
 
     address, _ = run_virtual(scenario())
     assert address == A and network.attempts == [A, C, A]
+
+
+def test_a_disconnect_redirect_is_a_plain_loss_with_follow_redirects_off() -> None:
+    primary = ScriptedBroker()
+    network = MemoryNetwork({A: primary, C: ScriptedBroker()})
+    client = client_on(network, reconnect=QUICK, follow_redirects=False)
+
+    async def scenario() -> tuple[str, int]:
+        async with client:
+            primary.send(
+                Disconnect(
+                    DisconnectReasonCode.USE_ANOTHER_SERVER,
+                    Properties(server_reference="c.example:1884"),
+                )
+            )
+            await client.publish("t", b"after", qos=1)
+            return client.server_address
+
+    address, elapsed = run_virtual(scenario())
+    assert address == A and network.attempts == [A, A]
+    assert elapsed == 1.0  # the backoff delay, as after any loss
+
+
+SOCKET = ("/run/mqtt.sock", 1883)  # (a Unix socket: the port is unused)
+
+
+def unix_client(network: MemoryNetwork, **options: Any) -> Client:
+    client = Client(SOCKET[0], transport="unix", identifier="me", **options)
+    client._supervisor._open = network.opener
+    return client
+
+
+def test_a_unix_socket_connection_cannot_follow_a_connack_redirect() -> None:
+    network = MemoryNetwork({SOCKET: redirecting(0x9C, "c.example:1884"), C: ScriptedBroker()})
+    with pytest.raises(MqttConnectError) as caught:
+        run_virtual(connect_and_leave(unix_client(network)))
+    assert str(caught.value).endswith(
+        "(server reference 'c.example:1884'); a Unix-socket connection cannot follow it"
+    )
+    assert network.attempts == [SOCKET]
+
+
+def test_a_unix_socket_connection_takes_a_disconnect_redirect_as_a_plain_loss() -> None:
+    local = ScriptedBroker()
+    network = MemoryNetwork({SOCKET: local, C: ScriptedBroker()})
+    client = unix_client(network, reconnect=QUICK)
+
+    async def scenario() -> tuple[str, int]:
+        async with client:
+            local.send(
+                Disconnect(
+                    DisconnectReasonCode.SERVER_MOVED,
+                    Properties(server_reference="c.example:1884"),
+                )
+            )
+            await client.publish("t", b"after", qos=1)
+            return client.server_address
+
+    address, elapsed = run_virtual(scenario())
+    assert address == SOCKET and network.attempts == [SOCKET, SOCKET]
+    assert elapsed == 1.0
