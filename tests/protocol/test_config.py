@@ -53,6 +53,16 @@ def test_a_config_is_immutable() -> None:
         ({"strict_receive_maximum": 0}, TypeError, "strict_receive_maximum must be a bool"),
         ({"session_lost_policy": "fail"}, TypeError, "session_lost_policy must be a"),
         ({"topic_alias_maximum": -1}, ValueError, "topic_alias_maximum=-1"),
+        (
+            {"properties": Properties(authentication_method="TOKEN")},
+            ValueError,
+            "authentication_method is not a CONNECT property to give: .*authenticator=",
+        ),
+        (
+            {"properties": Properties(authentication_data=b"t")},
+            ValueError,
+            "authentication_data is not a CONNECT property",
+        ),
     ],
 )
 def test_bad_settings_are_refused(options: dict[str, object], error: type, text: str) -> None:

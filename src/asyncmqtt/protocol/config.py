@@ -156,6 +156,7 @@ class ClientSettings(TypedDict, total=False):
 
 
 _LIMIT_PROPERTIES = ("receive_maximum", "maximum_packet_size", "topic_alias_maximum")
+_AUTHENTICATION_PROPERTIES = ("authentication_method", "authentication_data")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +198,8 @@ class ClientConfig:
     """Further CONNECT properties (MQTT 5 only), such as ``session_expiry_interval`` (seconds
     the broker keeps the session after the connection ends), ``user_properties``,
     ``request_problem_information`` and ``request_response_information``. The three limits
-    below are fields of their own and refused here. Default: none."""
+    below are fields of their own and refused here, as are the authentication method and data
+    (``authenticator`` gives them). Default: none."""
     receive_maximum: int = 65535
     """How many unacknowledged QoS 1/2 messages the broker may send us at once (1 to 65535;
     default 65535), announced in CONNECT (MQTT 5 only). More is a protocol error
@@ -282,6 +284,13 @@ class ClientConfig:
         for name in _LIMIT_PROPERTIES:
             if getattr(properties, name) is not None:
                 raise ValueError(f"give {name} as a parameter of its own, not a CONNECT property")
+        for name in _AUTHENTICATION_PROPERTIES:
+            # The core could not answer the broker's AUTH challenges: an Authenticator can.
+            if getattr(properties, name) is not None:
+                raise ValueError(
+                    f"{name} is not a CONNECT property to give: enhanced authentication is an "
+                    "Authenticator (authenticator=...), which supplies the method and its data"
+                )
         if (properties or self.authenticator is not None) and not v5:
             raise ValueError("CONNECT properties and enhanced authentication need MQTT 5.0")
         method = None if self.authenticator is None else _check_authenticator(self.authenticator)
