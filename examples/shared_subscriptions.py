@@ -24,18 +24,21 @@ async def worker(name: str) -> None:
     # Each worker is its own client. manual_ack: a job is acknowledged once it is done.
     async with asyncmqtt.Client(HOST, port=PORT, manual_ack=True) as client:
         await client.subscribe(JOBS, qos=1)
-        await client.subscribe(f"workers/{name}/stop", qos=1)  # not shared: only this one
+        await client.subscribe(f"workers/{name}/#", qos=1)  # not shared: this worker's own
         print("ready", flush=True)
         async for message in client.messages:
-            if not message.topic.matches(JOBS):  # (matched as jobs/# is)
-                await message.ack()  # the stop message
-                break
-            await do_job(client, message, name)
-        # Leave cleanly: no new jobs once the broker confirmed the unsubscribe; finish
-        # those already here, then disconnect.
-        await client.unsubscribe(JOBS)
-        while len(client.messages):
-            await do_job(client, await anext(client.messages), name)
+            if message.topic.matches(JOBS):  # (matched as jobs/# is)
+                await do_job(client, message, name)
+                continue
+            await message.ack()
+            if message.topic.matches(f"workers/{name}/stop"):
+                # Leave cleanly. Once the broker confirmed the unsubscribe it gives us no new
+                # jobs, but it may still hold some it had queued for us. A message to
+                # ourselves queues behind them: when it comes back, we have them all.
+                await client.unsubscribe(JOBS)
+                await client.publish(f"workers/{name}/drained", "", qos=1)
+            else:  # drained: every job given to us is done
+                return
 
 
 async def do_job(client: asyncmqtt.Client, message: asyncmqtt.Message, name: str) -> None:

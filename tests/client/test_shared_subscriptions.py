@@ -85,6 +85,38 @@ async def test_the_others_take_over_the_share_of_a_member_that_leaves(
     assert payloads(after) == ["4", "5", "6", "7", "8", "9"]
 
 
+async def test_a_member_leaving_cleanly_with_a_backlog_loses_nothing(
+    server: tuple[str, str, int], topic: str
+) -> None:
+    # The leaving member has acknowledged nothing yet: mosquitto sends it 20 (its
+    # max_inflight_messages) and queues the rest of its share, which it still sends after
+    # UNSUBACK. A message to itself, published after the unsubscribe, comes back behind them.
+    shared = f"$share/workers/{topic}/jobs/#"
+    marker = f"{topic}/leaving/drained"
+    async with (
+        client_at(server) as staying,
+        client_at(server, manual_ack=True) as leaving,
+        client_at(server) as publisher,
+        staying.subscription(shared, qos=1) as stays,
+    ):
+        await leaving.subscribe([(shared, 1), (marker, 1)])
+        sent = [str(number) for number in range(60)]
+        for number in sent:
+            await publisher.publish(f"{topic}/jobs/{number}", number, qos=1)
+        await leaving.unsubscribe(shared)
+        await leaving.publish(marker, "", qos=1)
+        handled: list[str] = []
+        while True:
+            message = await next_message(leaving.messages)
+            await message.ack()
+            if str(message.topic) == marker:
+                break
+            handled.append(message.payload.decode())
+        others = await take(stays, 30)
+    assert len(handled) == 30  # its whole share, backlog included
+    assert sorted(handled + payloads(others), key=int) == sent
+
+
 async def test_a_persistent_member_gets_back_what_it_had_not_acknowledged(
     server: tuple[str, str, int], topic: str
 ) -> None:
