@@ -67,6 +67,8 @@ def test_websockets(cli: Cli, transport_broker: TransportBroker, pki: Pki, topic
     assert done.code == 0, done.err
     where = ["--ws", "-p", str(secure), "-h", "127.0.0.1", "--cafile", str(pki.ca_pem)]
     assert _fetch(cli, topic, *where)["payload"] == "ws"
+    url = f"wss://127.0.0.1:{secure}/mqtt"  # (the same, as a URL)
+    assert _fetch(cli, topic, "--url", url, "--cafile", str(pki.ca_pem))["payload"] == "ws"
     # A WebSocket client at an MQTT port: told what to check.
     done = cli("pub", "--ws", "-p", str(transport_broker.port), "-t", topic, "-m", "x")
     assert done.code == 2
