@@ -174,6 +174,20 @@ class ConnectionState(Enum):
     """The network connection is over; ``connect`` may start a new one, with the session."""
 
 
+# The enum members the hot paths compare with, as module constants: an attribute of an Enum
+# class costs several times a global's, since its metaclass defines ``__getattr__`` (Python
+# 3.11), and a QoS 1 message took about ten such lookups.
+_IDLE: Final = ConnectionState.IDLE
+_CONNECTING: Final = ConnectionState.CONNECTING
+_CONNECTED: Final = ConnectionState.CONNECTED
+_CLOSED: Final = ConnectionState.CLOSED
+_PENDING: Final = Stage.PENDING
+_AWAITING_PUBACK: Final = Stage.AWAITING_PUBACK
+_AWAITING_PUBREC: Final = Stage.AWAITING_PUBREC
+_AWAITING_PUBCOMP: Final = Stage.AWAITING_PUBCOMP
+_DONE: Final = Stage.DONE
+
+
 class ClientConnection:
     """The client side of MQTT 3.1, 3.1.1 and 5.0 over one network connection.
 
@@ -248,7 +262,7 @@ class ClientConnection:
         """The ``Session`` this connection works on, handed on to the next connection."""
         self.protocol_version = config.protocol_version
         """The MQTT version this connection speaks (``config.protocol_version``)."""
-        self.state = ConnectionState.IDLE
+        self.state = _IDLE
         """Where the connection is (a ``ConnectionState``)."""
         self.server = ServerSettings()
         """What the broker announced in the last CONNACK (``ServerSettings``; its defaults
@@ -340,7 +354,7 @@ class ClientConnection:
         The time is on the clock of the ``now`` values the connection was given, in seconds.
         Ask again after every call: each may change it.
         """
-        if self.state is not ConnectionState.CONNECTED or not self._effective_keep_alive:
+        if self.state is not _CONNECTED or not self._effective_keep_alive:
             return None
         if self._ping_deadline is not None:
             return self._ping_deadline
@@ -382,13 +396,13 @@ class ClientConnection:
         ``CONNECTING`` or ``CONNECTED``; what the authenticator's ``initial_data`` raises
         propagates. The outcome comes as ``Connected`` or ``Disconnected``.
         """
-        if self.state in (ConnectionState.CONNECTING, ConnectionState.CONNECTED):
+        if self.state in (_CONNECTING, _CONNECTED):
             raise MqttError(f"connect() while {self.state.value}: the connection is in use")
         config = self.config
         authenticator = config.authenticator
         # (Asked first: what it raises leaves the connection as it was.)
         auth_data = None if authenticator is None else authenticator.initial_data()
-        self.state = ConnectionState.CONNECTING
+        self.state = _CONNECTING
         session = self.session
         session.connections += 1
         self.number = session.connections
@@ -490,7 +504,7 @@ class ClientConnection:
         )
         session = self.session
         if qos == 0:
-            if self.state is ConnectionState.CONNECTED and not session.queued_qos0:
+            if self.state is _CONNECTED and not session.queued_qos0:
                 self._out.append(self._encode_publish(packet))
                 self._last_sent = now
                 return None
@@ -509,7 +523,7 @@ class ClientConnection:
         pending = session.pending
         queue = (
             pending  # (first: a busy publisher mostly finds others waiting)
-            or self.state is not ConnectionState.CONNECTED
+            or self.state is not _CONNECTED
             or len(self._outgoing) >= min(server.receive_maximum, self.config.max_inflight)
         )
         # No Receive Maximum slot: it is queued, but what writing it later would raise is
@@ -653,13 +667,13 @@ class ClientConnection:
         if not self._manual_ack:
             raise ValueError("acknowledge() needs manual_ack=True: messages are acknowledged")
         session = self.session
-        if connection != self.number or self.state is not ConnectionState.CONNECTED:
+        if connection != self.number or self.state is not _CONNECTED:
             held = session.inbound_unacked.get(packet_id) if qos == 2 else None
             if held is None or held[0] != connection:
                 return  # gone with its session, or a QoS 1 message the broker will resend
             if (
                 connection == self.number
-                or self.state is not ConnectionState.CONNECTED
+                or self.state is not _CONNECTED
                 or (packet_id, 2) not in self._unacked
             ):
                 held[1] = True  # answered when its retransmission comes
@@ -688,7 +702,7 @@ class ClientConnection:
         ``now``: the current time (seconds, the connection's clock). Does nothing unless
         connected: the broker sends them again, if it kept the session.
         """
-        if self.state is not ConnectionState.CONNECTED:
+        if self.state is not _CONNECTED:
             return  # (the broker resends them, if it kept the session)
         unacked = self._unacked
         out = self._out
@@ -744,7 +758,7 @@ class ClientConnection:
         DISCONNECT reason code, a code or properties with MQTT 3.1.x, or a
         ``session_expiry_interval`` when CONNECT set none (the specification forbids it).
         """
-        if self.state is not ConnectionState.CONNECTED:
+        if self.state is not _CONNECTED:
             raise MqttError(f"cannot disconnect while {self.state.value}")
         if not self._v5 and (reason_code or properties):
             raise ValueError("a DISCONNECT reason code and properties need MQTT 5.0")
@@ -763,7 +777,7 @@ class ClientConnection:
             self._send(Disconnect(reason_code, properties), now)
         else:
             self._send(Disconnect(), now)
-        self.state = ConnectionState.CLOSED
+        self.state = _CLOSED
         self._events.append(Disconnected(None, reason_code, properties))
 
     def reauthenticate(self, now: float) -> None:
@@ -809,7 +823,7 @@ class ClientConnection:
         Any call, even with no bytes, tells the keepalive logic that the link is alive; a
         driver that has paused reading (backpressure) uses that, since it cannot see PINGRESP.
         """
-        if self.state is ConnectionState.CLOSED or self.state is ConnectionState.IDLE:
+        if self.state is _CLOSED or self.state is _IDLE:
             return
         # Any bytes show the broker is alive: an outstanding ping is answered well enough.
         self._last_received = now
@@ -832,7 +846,7 @@ class ClientConnection:
 
     def _closed(self) -> bool:
         # A method, not an inline comparison, because the handlers above change the state.
-        return self.state is ConnectionState.CLOSED
+        return self.state is _CLOSED
 
     def receive_eof(self, now: float) -> None:
         """The network connection ended (EOF or error).
@@ -841,8 +855,8 @@ class ClientConnection:
         connected, the state becomes ``CLOSED`` and ``Disconnected`` reports a
         ``ConnectionLostError``; otherwise nothing happens.
         """
-        if self.state in (ConnectionState.CONNECTING, ConnectionState.CONNECTED):
-            if self.state is ConnectionState.CONNECTING:
+        if self.state in (_CONNECTING, _CONNECTED):
+            if self.state is _CONNECTING:
                 message = "the connection closed before CONNACK"
             else:
                 message = "the connection to the broker was lost"
@@ -851,7 +865,7 @@ class ClientConnection:
     # ------------------------------------------------------------------ inbound packets
 
     def _receive_publish(self, packet: Publish, now: float) -> None:
-        if self.state is not ConnectionState.CONNECTED:
+        if self.state is not _CONNECTED:
             raise ProtocolViolationError("the broker sent PUBLISH before CONNACK")
         # (The decoder already refused an empty topic without an alias.)
         if packet.properties.topic_alias is not None:
@@ -938,13 +952,13 @@ class ClientConnection:
 
     def _receive_other(self, packet: Packet, now: float) -> None:
         kind = type(packet)
-        if kind is PubAck and self.state is ConnectionState.CONNECTED:  # the common case first
+        if kind is PubAck and self.state is _CONNECTED:  # the common case first
             self._receive_puback(packet)  # type: ignore[arg-type]
             return
         if kind is ConnAck:
             self._receive_connack(packet, now)  # type: ignore[arg-type]
             return
-        if self.state is not ConnectionState.CONNECTED and kind is not Auth:
+        if self.state is not _CONNECTED and kind is not Auth:
             if kind is Disconnect:
                 self._receive_disconnect(packet)  # type: ignore[arg-type]
                 return
@@ -967,7 +981,7 @@ class ClientConnection:
         # PINGRESP needs nothing more: receive_data already noted that the broker is alive.
 
     def _receive_connack(self, packet: ConnAck, now: float) -> None:
-        if self.state is not ConnectionState.CONNECTING:
+        if self.state is not _CONNECTING:
             raise ProtocolViolationError("the broker sent a second CONNACK")
         if packet.reason_code != 0:
             self._close(
@@ -1020,7 +1034,7 @@ class ClientConnection:
         )
         if props.server_keep_alive is not None:
             self._effective_keep_alive = props.server_keep_alive
-        self.state = ConnectionState.CONNECTED
+        self.state = _CONNECTED
         self._last_sent = self._last_received = now
         session = self.session
         self.session_lost = (
@@ -1070,7 +1084,7 @@ class ClientConnection:
         sent = 0
         for handle in list(self._outgoing.values()):
             packet_id: int = handle.packet_id  # type: ignore[assignment]
-            if handle.stage is Stage.AWAITING_PUBCOMP:
+            if handle.stage is _AWAITING_PUBCOMP:
                 self._send(PubRel(packet_id), now)
                 sent += 1
             elif self._refuse_by_limits(handle):
@@ -1140,7 +1154,7 @@ class ClientConnection:
                     ),
                 )
             else:
-                handle.stage = Stage.PENDING
+                handle.stage = _PENDING
                 handle.packet_id = None
                 if session.recording:
                     session.records.append(PublishUnsent(handle.number))
@@ -1154,7 +1168,7 @@ class ClientConnection:
 
     def _receive_puback(self, packet: PubAck) -> None:
         handle = self._outgoing.get(packet.packet_id)
-        if handle is None or handle.stage is not Stage.AWAITING_PUBACK:
+        if handle is None or handle.stage is not _AWAITING_PUBACK:
             raise ProtocolViolationError(
                 f"the broker sent PUBACK for packet id {packet.packet_id}, "
                 "which is not a QoS 1 publish in flight"
@@ -1164,7 +1178,7 @@ class ClientConnection:
     def _receive_pubrec(self, packet: PubRec, now: float) -> None:
         packet_id = packet.packet_id
         handle = self._outgoing.get(packet_id)
-        if handle is None or handle.stage is Stage.AWAITING_PUBACK:
+        if handle is None or handle.stage is _AWAITING_PUBACK:
             if handle is None and self._v5:
                 # The specification's answer to an unknown id (for example after a restart).
                 self._send(PubRel(packet_id, PubRelReasonCode.PACKET_IDENTIFIER_NOT_FOUND), now)
@@ -1177,8 +1191,8 @@ class ClientConnection:
             self._finish(handle, packet.reason_code, packet.properties)
             return
         # PUBREC may be repeated when the broker resends it; PUBREL is then sent again.
-        if handle.stage is not Stage.AWAITING_PUBCOMP:
-            handle.stage = Stage.AWAITING_PUBCOMP
+        if handle.stage is not _AWAITING_PUBCOMP:
+            handle.stage = _AWAITING_PUBCOMP
             session = self.session
             if session.recording:
                 session.records.append(PublishReleased(handle.number))
@@ -1186,7 +1200,7 @@ class ClientConnection:
 
     def _receive_pubcomp(self, packet: PubComp) -> None:
         handle = self._outgoing.get(packet.packet_id)
-        if handle is None or handle.stage is not Stage.AWAITING_PUBCOMP:
+        if handle is None or handle.stage is not _AWAITING_PUBCOMP:
             raise ProtocolViolationError(
                 f"the broker sent PUBCOMP for packet id {packet.packet_id}, "
                 "which is not waiting for PUBCOMP"
@@ -1195,7 +1209,7 @@ class ClientConnection:
 
     def _finish(self, handle: PublishHandle, reason_code: int, properties: Properties) -> None:
         del self._outgoing[handle.packet_id]  # type: ignore[arg-type]
-        handle.stage = Stage.DONE
+        handle.stage = _DONE
         session = self.session
         if session.recording:
             session.records.append(PublishEnded(handle.number))
@@ -1288,7 +1302,7 @@ class ClientConnection:
 
     def _receive_auth(self, packet: Auth, now: float) -> None:
         authenticator = self.config.authenticator
-        expected = self.state is ConnectionState.CONNECTING or self._reauthenticating
+        expected = self.state is _CONNECTING or self._reauthenticating
         if authenticator is None or not expected:
             raise ProtocolViolationError("the broker sent AUTH, but no authentication is under way")
         props = packet.properties
@@ -1334,7 +1348,7 @@ class ClientConnection:
         )
 
     def _require_connected(self, what: str) -> None:
-        if self.state is not ConnectionState.CONNECTED:
+        if self.state is not _CONNECTED:
             raise MqttError(f"cannot {what} while {self.state.value}")
 
     def _inflight_limit(self) -> int:
@@ -1461,7 +1475,7 @@ class ClientConnection:
             _new_tuple(Publish, (topic, payload, qos, retain, dup, packet_id, properties))
         )
         handle.packet_id = packet_id
-        handle.stage = Stage.AWAITING_PUBACK if qos == 1 else Stage.AWAITING_PUBREC
+        handle.stage = _AWAITING_PUBACK if qos == 1 else _AWAITING_PUBREC
         self._outgoing[packet_id] = handle
         session = self.session
         if session.recording:
@@ -1523,7 +1537,7 @@ class ClientConnection:
 
     def _fail(self, error: ProtocolError, now: float) -> None:
         """The peer broke the protocol: tell it why (MQTT 5) and end the connection."""
-        if self._v5 and self.state is ConnectionState.CONNECTED:
+        if self._v5 and self.state is _CONNECTED:
             self._out.append(encode(Disconnect(error.reason_code), self.protocol_version))
             self._last_sent = now
         self._close(error, reason_code=error.reason_code)
@@ -1535,6 +1549,6 @@ class ClientConnection:
         reason_code: int | None = None,
         properties: Properties = NO_PROPERTIES,
     ) -> None:
-        self.state = ConnectionState.CLOSED
+        self.state = _CLOSED
         self._ping_deadline = None
         self._events.append(Disconnected(error, reason_code, properties))

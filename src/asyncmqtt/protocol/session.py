@@ -79,6 +79,14 @@ class Stage(Enum):
     """Ended: acknowledged, refused, failed or withdrawn."""
 
 
+# As module constants for the hot paths (see connection.py: an Enum class's attributes are slow).
+_PENDING: Final = Stage.PENDING
+_AWAITING_PUBACK: Final = Stage.AWAITING_PUBACK
+_AWAITING_PUBREC: Final = Stage.AWAITING_PUBREC
+_AWAITING_PUBCOMP: Final = Stage.AWAITING_PUBCOMP
+_DONE: Final = Stage.DONE
+
+
 class PublishHandle:
     """One QoS 1 or 2 publish, from the call until its flow ends.
 
@@ -100,18 +108,18 @@ class PublishHandle:
         """Its number in the session (from 1, never reused), which its records carry."""
         self.packet_id: int | None = None
         """The packet identifier it was written with (1 to 65535); None while not written."""
-        self.stage = Stage.PENDING
+        self.stage = _PENDING
         """Where it is in its flow."""
 
     @property
     def written(self) -> bool:
         """True once the PUBLISH has been handed to the driving layer to write."""
-        return self.stage is not Stage.PENDING
+        return self.stage is not _PENDING
 
     @property
     def done(self) -> bool:
         """True once the flow ended (acknowledged, refused, failed or withdrawn)."""
-        return self.stage is Stage.DONE
+        return self.stage is _DONE
 
     def __repr__(self) -> str:
         return (
@@ -312,7 +320,7 @@ class Session:
         for handle in self.outgoing.values():
             records.append(PublishAccepted(handle.number, handle.packet))
             records.append(PublishSent(handle.number, handle.packet_id))  # type: ignore[arg-type]
-            if handle.stage is Stage.AWAITING_PUBCOMP:
+            if handle.stage is _AWAITING_PUBCOMP:
                 records.append(PublishReleased(handle.number))
         # (Resends waiting for a slot are in ``outgoing`` too, so only the others count here.)
         records += [
@@ -345,16 +353,16 @@ class Session:
                 handle = handles[record.number]
                 handle.packet_id = record.packet_id
                 qos = handle.packet.qos
-                handle.stage = Stage.AWAITING_PUBACK if qos == 1 else Stage.AWAITING_PUBREC
+                handle.stage = _AWAITING_PUBACK if qos == 1 else _AWAITING_PUBREC
                 outgoing[record.packet_id] = handle
             elif isinstance(record, PublishReleased):
-                handles[record.number].stage = Stage.AWAITING_PUBCOMP
+                handles[record.number].stage = _AWAITING_PUBCOMP
             elif isinstance(record, PublishUnsent | PublishEnded):
                 handle = handles[record.number]
                 if handle.packet_id is not None:
                     del outgoing[handle.packet_id]
                 handle.packet_id = None
-                handle.stage = Stage.PENDING
+                handle.stage = _PENDING
                 if isinstance(record, PublishEnded):
                     del handles[record.number]
             else:
@@ -407,7 +415,7 @@ class Session:
         again); its stage becomes ``DONE``. Recorded for QoS 1/2."""
         if handle.packet_id is not None:
             self.outgoing.pop(handle.packet_id, None)
-        handle.stage = Stage.DONE
+        handle.stage = _DONE
         if not handle.packet.qos:
             self.queued_qos0 -= 1  # (never recorded: QoS 0 is not kept across restarts)
         elif self.recording:
