@@ -20,7 +20,7 @@ from asyncmqtt.protocol.enums import ProtocolVersion
 from asyncmqtt.protocol.packets import Packet
 
 MAX_SIZE = 64
-FUZZ = settings(deadline=None, max_examples=80, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 
 # (version, server_side): every kind of decoder, the server-side one still waiting for CONNECT.
 DECODERS = [(version, side) for version in VERSIONS for side in (False, True)]
@@ -135,7 +135,7 @@ def outcome(decoder: Decoder, *, fast: bool) -> object:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@settings(deadline=None, max_examples=250)
+@settings(deadline=None, max_examples=120)
 @given(data=st.data())
 def test_the_publish_fast_path_agrees_with_the_general_decoder(
     version: ProtocolVersion, data: st.DataObject

@@ -58,7 +58,7 @@ def test_random_bytes_only_ever_produce_events(version: ProtocolVersion, data: b
     _check_outcome(conn)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     version=VERSIONS,
     data=st.data(),
@@ -76,7 +76,7 @@ def test_mutated_valid_streams_only_ever_produce_events(
     _check_outcome(conn)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(version=VERSIONS, data=st.data())
 def test_any_split_gives_the_same_events(version: ProtocolVersion, data: st.DataObject) -> None:
     messages = data.draw(
