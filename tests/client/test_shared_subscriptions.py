@@ -204,3 +204,29 @@ async def test_a_broker_without_shared_subscriptions_is_refused_at_the_call() ->
             await client.subscribe("$share/workers/jobs", qos=1)
         # Nothing was sent, and the connection is still usable.
         assert await client.subscribe("jobs", qos=1) == (1,)
+
+
+async def test_the_embedded_broker_hands_a_leaving_members_unacknowledged_messages_over(
+    topic: str,
+) -> None:
+    # MQTT 5.0 section 4.8.2: when a member's session ends before it acknowledged a message,
+    # the broker should give the message to another member. mosquitto 2.0.11 does not.
+    shared = f"$share/workers/{topic}/#"
+    async with (
+        Broker(port=0) as broker,
+        Client(broker.host, broker.port) as staying,
+        Client(broker.host, broker.port) as publisher,
+        staying.subscription(shared, qos=1) as stays,
+    ):
+        leaving = Client(broker.host, broker.port, manual_ack=True)
+        async with leaving:
+            await leaving.subscribe(shared, qos=1)
+            for number in range(6):
+                await publisher.publish(f"{topic}/{number}", number, qos=1)
+            held = await take(leaving.messages, 3)  # and acknowledges none
+            first = await take(stays, 3)
+        # Its clean session ended with it: what it held goes to the member left.
+        after = await take(stays, 3)
+    assert payloads(held) == ["1", "3", "5"] and payloads(first) == ["0", "2", "4"]
+    assert payloads(after) == ["1", "3", "5"]
+    assert broker.stats.messages_handed_over == 3

@@ -14,6 +14,7 @@ from asyncmqtt.protocol.packets import (
     Disconnect,
     PubAck,
     Publish,
+    PubRec,
     SubAck,
     Subscribe,
     Subscription,
@@ -301,9 +302,11 @@ def test_shared_subscriptions_prefer_connected_members() -> None:
     away.send(Disconnect())
     for index in range(3):
         broker.publish("t", bytes([index]), 1, now=0.0)
-    assert len(payloads(here)) == 3
+    received = [p for p in here.received() if isinstance(p, Publish)]
+    assert len(received) == 3
     assert broker.sessions["away"].queued_count == 0
     # With nobody connected, the group's next member queues it.
+    here.send(*(PubAck(p.packet_id) for p in received))  # type: ignore[arg-type]
     here.send(Disconnect())
     broker.publish("t", b"q", 1, now=0.0)
     assert broker.sessions["away"].queued_count == 1
@@ -330,3 +333,48 @@ def test_shared_subscription_delivery_is_separate_from_the_sessions_own() -> Non
     client.received()
     assert broker.publish("t", b"x", 1, now=0.0) == 2
     assert [m.qos for m in client.received()] == [1, 0]  # type: ignore[union-attr]
+
+
+def test_a_members_unaccepted_messages_go_to_another_member_when_its_session_ends() -> None:
+    broker = BrokerCore()
+    # "leaving" takes two QoS 1 and one QoS 2 message at once (Receive Maximum 3) and queues
+    # the fourth; it accepts only the QoS 2 one (PUBREC), then its connection ends.
+    leaving = RawClient(broker)
+    leaving.connect("leaving", properties=Properties(receive_maximum=3))
+    subscribe(leaving, Subscription("$share/g/jobs", 2), subscription_identifiers=(5,))
+    staying = connected(broker, "staying")
+    plain = connected(broker, "plain")
+    subscribe(plain, Subscription("jobs", 1))
+    for member in (leaving, staying, plain):
+        member.received()
+    for index, qos in enumerate((1, 1, 2, 1)):
+        # (staying subscribes after these: until then, every message is for leaving)
+        broker.publish("jobs", bytes([index]), qos, now=0.0)
+    sent = [p for p in leaving.received() if isinstance(p, Publish)]
+    assert [(p.payload, p.qos) for p in sent] == [(b"\x00", 1), (b"\x01", 1), (b"\x02", 2)]
+    assert all(p.properties.subscription_identifiers == (5,) for p in sent)
+    assert broker.sessions["leaving"].queued_count == 1
+    leaving.send(PubRec(sent[2].packet_id))  # type: ignore[arg-type]
+    subscribe(staying, Subscription("$share/g/jobs", 1))
+    staying.received()
+    leaving.server.connection_lost(1.0)  # a clean session: it ends now
+    # The three it had not accepted go to the other member, at its QoS and without the
+    # leaving member's subscription identifier; the QoS 2 one it accepted does not.
+    handed = [p for p in staying.received() if isinstance(p, Publish)]
+    assert [(p.payload, p.qos) for p in handed] == [(b"\x00", 1), (b"\x01", 1), (b"\x03", 1)]
+    assert all(not p.properties.subscription_identifiers for p in handed)
+    assert broker.stats.messages_handed_over == 3
+    assert len(payloads(plain)) == 4  # an ordinary subscription is not concerned
+
+
+def test_a_last_members_messages_have_nobody_to_go_to() -> None:
+    broker = BrokerCore()
+    leaving = connected(broker, "leaving")
+    subscribe(leaving, Subscription("$share/g/jobs", 1), Subscription("other", 1))
+    leaving.received()
+    broker.publish("jobs", b"x", 1, now=0.0)
+    broker.publish("other", b"y", 1, now=0.0)
+    assert len(payloads(leaving)) == 2
+    leaving.server.connection_lost(1.0)
+    assert broker.stats.messages_handed_over == 0
+    assert "leaving" not in broker.sessions

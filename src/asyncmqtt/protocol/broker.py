@@ -36,11 +36,14 @@ session with several matching subscriptions gets the message once, at the highes
 grant, with the identifiers of all of them, and with its RETAIN flag kept if any of them asks
 for that (retain as published); a subscription with no local skips messages from its own
 client. A shared group (``$share/{group}/{filter}``) gives the message to one member, round
-robin, preferring members that are connected. Each delivery has QoS = min(published,
-granted). A connected client gets it at once if its Receive Maximum allows and nothing waits
-before it, else it waits in the session's queue; an offline persistent session queues QoS 1/2
-(and QoS 0 with ``queue_qos0_offline``). A message with a Message Expiry Interval carries the
-time it expires; it is not sent after that, and is sent with what remains of the interval.
+robin, preferring members that are connected; when a member's session ends, what it got
+through the group and had not accepted (queued; QoS 1 without PUBACK; QoS 2 without PUBREC)
+goes to another member, as MQTT 5 section 4.8.2 recommends. Each delivery has QoS =
+min(published, granted). A connected client gets it at once if its Receive Maximum allows and
+nothing waits before it, else it waits in the session's queue; an offline persistent session
+queues QoS 1/2 (and QoS 0 with ``queue_qos0_offline``). A message with a Message Expiry
+Interval carries the time it expires; it is not sent after that, and is sent with what remains
+of the interval.
 
 Wills: when an accepted connection ends without a normal DISCONNECT, its will is published at
 once, or after its Will Delay Interval (MQTT 5) unless the client comes back to the session
@@ -73,7 +76,8 @@ from .server import (
     WillPublished,
     hook_verdict,
 )
-from .server_session import NEVER_EXPIRES, ServerSession
+from .server_session import NEVER_EXPIRES, Delivery, ServerSession
+from .session import Stage
 from .timers import TimerQueue
 from .topics import FilterTrie, matches, parse_shared_subscription, validate_topic_name
 
@@ -109,6 +113,7 @@ class BrokerStats:
         "connections_refused",
         "messages_dropped",
         "messages_expired",
+        "messages_handed_over",
         "messages_received",
         "wills_published",
     )
@@ -125,6 +130,9 @@ class BrokerStats:
         Size."""
         self.messages_expired = 0
         """Deliveries whose Message Expiry Interval ran out before they were sent."""
+        self.messages_handed_over = 0
+        """Messages of a shared subscription given to another member of its group because
+        the session they were for ended before accepting them."""
         self.wills_published = 0
         """Wills published."""
 
@@ -169,9 +177,10 @@ class _Target:
 class _SharedGroup:
     """The members of one ``$share/{group}/{filter}``: each message goes to one of them."""
 
-    __slots__ = ("members", "next")
+    __slots__ = ("members", "next", "topic_filter")
 
-    def __init__(self) -> None:
+    def __init__(self, topic_filter: str) -> None:
+        self.topic_filter = topic_filter  # the whole $share/... filter
         self.members: list[_Subscriber] = []
         self.next = 0
 
@@ -461,7 +470,7 @@ class BrokerCore:
         else:
             group = self._groups.get(topic_filter)
             if group is None:
-                group = self._groups[topic_filter] = _SharedGroup()
+                group = self._groups[topic_filter] = _SharedGroup(topic_filter)
                 self._trie.add(topic_filter, group)
             group.members.append(subscriber)
         return replaced
@@ -524,10 +533,10 @@ class BrokerCore:
             return 0
         # Per session: the highest granted QoS, retain as published, subscription identifiers.
         targets: dict[ServerSession, _Target] = {}
-        chosen: list[_Subscriber] = []
+        chosen: list[tuple[_Subscriber, str]] = []  # (member, its group's filter)
         for value in matched:
             if type(value) is _SharedGroup:
-                chosen.append(value.choose(self._online))
+                chosen.append((value.choose(self._online), value.topic_filter))
                 continue
             subscriber: _Subscriber = value  # type: ignore[assignment]
             subscription = subscriber.subscription
@@ -542,24 +551,35 @@ class BrokerCore:
         for session, target in targets.items():
             copy = self._copy(packet, target.qos, target.keep_retain, target.identifiers)
             self._deliver(session, copy, expires_at, now)
-        for subscriber in chosen:
-            subscription = subscriber.subscription
-            identifier = subscriber.identifier
-            copy = self._copy(
-                packet,
-                subscription.qos,
-                subscription.retain_as_published,
-                [] if identifier is None else [identifier],
-            )
-            self._deliver(subscriber.session, copy, expires_at, now)
+        for subscriber, group in chosen:
+            self._deliver_shared(subscriber, packet, expires_at, group, now)
         return len(targets) + len(chosen)
+
+    def _deliver_shared(
+        self,
+        subscriber: _Subscriber,
+        packet: Publish,
+        expires_at: float | None,
+        group: str,
+        now: float,
+    ) -> None:
+        """Deliver to the member of a shared group that ``choose`` picked."""
+        subscription = subscriber.subscription
+        identifier = subscriber.identifier
+        copy = self._copy(
+            packet,
+            subscription.qos,
+            subscription.retain_as_published,
+            [] if identifier is None else [identifier],
+        )
+        self._deliver(subscriber.session, copy, expires_at, now, group)
 
     @staticmethod
     def _copy(packet: Publish, qos: int, keep_retain: bool, identifiers: list[int]) -> Publish:
         """The message as one session gets it: QoS = min(published, granted), RETAIN only if
-        retain as published, its subscription identifiers."""
+        retain as published, its subscription identifiers (replacing any it had)."""
         properties = packet.properties
-        if identifiers:
+        if identifiers or properties.subscription_identifiers:
             properties = dataclasses.replace(
                 properties, subscription_identifiers=tuple(identifiers)
             )
@@ -577,16 +597,21 @@ class BrokerCore:
         )
 
     def _deliver(
-        self, session: ServerSession, packet: Publish, expires_at: float | None, now: float
+        self,
+        session: ServerSession,
+        packet: Publish,
+        expires_at: float | None,
+        now: float,
+        group: str | None = None,
     ) -> None:
         connection = self._online.get(session.client_id)
         if connection is not None:
             if connection.can_send_now(packet.qos):
-                connection.send_message(packet, expires_at, now)
+                connection.send_message(packet, expires_at, now, group)
                 return
         elif not packet.qos and not self._config.queue_qos0_offline:
             return
-        delivery, dropped = session.enqueue(packet, expires_at)
+        delivery, dropped = session.enqueue(packet, expires_at, group)
         if dropped is not None:
             self.stats.messages_dropped += 1
             self._events.append(MessageDropped(session.client_id, dropped, "queue full"))
@@ -627,12 +652,36 @@ class BrokerCore:
         del self._sessions[session.client_id]
         for topic_filter in list(session.state.subscriptions):
             self._remove_subscriber(session, topic_filter)
+        self._hand_over(session, now)
         session.expires_at = None
         message = session.will
         if message is not None and session.will_at is not None:
             session.will = None
             session.will_at = None
             self._publish_will(session, message, now)
+
+    def _hand_over(self, session: ServerSession, now: float) -> None:
+        """The session ends: the messages it got through a shared subscription and had not
+        accepted (queued, or QoS 1 / QoS 2 written without PUBACK / PUBREC) go to another
+        member of their group, if one is left (MQTT 5 section 4.8.2). A QoS 2 message whose
+        PUBREC came is the client's: it is not handed over."""
+        state = session.state
+        handles = [
+            handle
+            for handle in (*state.outgoing.values(), *(state.pending or ()))
+            if handle.stage is not Stage.AWAITING_PUBCOMP
+        ]
+        for handle in handles:
+            delivery: Delivery = handle
+            group = None if delivery.group is None else self._groups.get(delivery.group)
+            if group is None:
+                continue
+            state.end_publish(handle)
+            member = group.choose(self._online)
+            self.stats.messages_handed_over += 1
+            self._deliver_shared(
+                member, delivery.packet, delivery.expires_at, group.topic_filter, now
+            )
 
     def _will_due(self, session: ServerSession, now: float) -> None:
         message = session.will

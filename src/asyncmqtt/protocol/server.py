@@ -642,8 +642,11 @@ class ServerConnection:
             return False
         return not qos or len(state.outgoing) - len(self._resends) < self._inflight_limit
 
-    def send_message(self, packet: Publish, expires_at: float | None, now: float) -> None:
-        """Write a message for this client now (``can_send_now`` said it may)."""
+    def send_message(
+        self, packet: Publish, expires_at: float | None, now: float, group: str | None = None
+    ) -> None:
+        """Write a message for this client now (``can_send_now`` said it may); ``group``: the
+        shared subscription it came through, if any."""
         if not packet.qos:
             adjusted = self._adjusted(packet, expires_at, now)
             if adjusted is not None:
@@ -652,7 +655,7 @@ class ServerConnection:
         state = self._session.state
         number = state.next_number
         state.next_number = number + 1
-        self._write_delivery(Delivery(packet, number, expires_at), now)
+        self._write_delivery(Delivery(packet, number, expires_at, group), now)
 
     # ------------------------------------------------------------------ before CONNACK
 

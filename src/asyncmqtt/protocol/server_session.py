@@ -44,15 +44,21 @@ class Delivery(PublishHandle):
     ``packet`` is the PUBLISH as this client gets it (its QoS, RETAIN flag and subscription
     identifiers already decided; once written, with its Message Expiry Interval as written,
     so that a resend repeats it); ``expires_at``: when the message expires, on the broker's
-    clock, or None.
+    clock, or None; ``group``: the shared subscription (``$share/{group}/{filter}``) it came
+    through, or None.
     """
 
-    __slots__ = ("expires_at",)
+    __slots__ = ("expires_at", "group")
 
-    def __init__(self, packet: Publish, number: int, expires_at: float | None) -> None:
+    def __init__(
+        self, packet: Publish, number: int, expires_at: float | None, group: str | None = None
+    ) -> None:
         super().__init__(packet, number)
         self.expires_at = expires_at
         """When the message expires (the broker's clock), or None if it never does."""
+        self.group = group
+        """The shared subscription it came through (another member gets it if this session
+        ends before it was accepted), or None."""
 
 
 class ServerSession:
@@ -106,11 +112,12 @@ class ServerSession:
         return self.state.pending_count
 
     def enqueue(
-        self, packet: Publish, expires_at: float | None
+        self, packet: Publish, expires_at: float | None, group: str | None = None
     ) -> tuple[Delivery | None, Publish | None]:
         """Queue a message for the client: ``(the new delivery or None, the message dropped
         or None)``. When the queue is full, the oldest QoS 0 message is dropped to make room;
-        if it holds none, the new message is dropped (see ``BrokerConfig``)."""
+        if it holds none, the new message is dropped (see ``BrokerConfig``). ``group``: the
+        shared subscription it came through, if any."""
         state = self.state
         pending = state.pending
         if pending is None:
@@ -127,7 +134,7 @@ class ServerSession:
             dropped = oldest.packet
         number = state.next_number
         state.next_number = number + 1
-        delivery = Delivery(packet, number, expires_at)
+        delivery = Delivery(packet, number, expires_at, group)
         if not packet.qos:
             state.queued_qos0 += 1
         pending.append(delivery)
