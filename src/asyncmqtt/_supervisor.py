@@ -533,11 +533,12 @@ class Supervisor:
                 event = await waiter
         except TimeoutError:
             self.drop_link(link)
-            # (The time it was given, not the clock's reading, which the loop rounds.)
-            waited = (connack_deadline or loop.time()) - started
+            # (The time it was given, not the clock's reading, which the loop rounds; to the
+            # hundredth: the attempt started a little after the deadline was set.)
+            waited = round((connack_deadline or loop.time()) - started, 2)
             address = self._settings.address
             failure = MqttConnectError(
-                f"connecting to {address} timed out after {waited:.3g} s (no CONNACK)",
+                f"connecting to {address} timed out after {waited:g} s (no CONNACK)",
                 stage="connack",
                 address=address,
             )
