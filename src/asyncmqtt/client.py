@@ -862,7 +862,9 @@ class Client:
                 # QoS 0 is timed by nobody but its latency: the first of a burst goes at once.
                 link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
                 return None
-            if link is not None and handle.written:  # (none if it waits for a slot)
+            # (None if it waits for a slot: a new handle gets its packet id when it is written,
+            # a cheaper test than the ``written`` property.)
+            if link is not None and handle.packet_id is not None:
                 link.flush_soon(len(data))
             elif self._session.recording:  # (stored now, not when it is written)
                 self._store_soon()
@@ -988,7 +990,9 @@ class Client:
             link.flush_soon(len(data), first_at_once=True)  # type: ignore[union-attr]
             future.set_result(None)
             return future
-        if link is not None and handle.written:
+        # (Written now, not queued: a new handle's packet id is set when it is written; this
+        # test costs less than the ``written`` property.)
+        if link is not None and handle.packet_id is not None:
             link.flush_soon(len(data))
         elif self._session.recording:
             self._store_soon()

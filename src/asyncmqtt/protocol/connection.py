@@ -832,8 +832,11 @@ class ClientConnection:
         decoder.feed(data)
         try:
             while (packet := decoder.next_packet()) is not None:
-                if type(packet) is Publish:
-                    self._receive_publish(packet, now)  # (raises, never closes)
+                kind = type(packet)
+                if kind is Publish:  # (raises, never closes)
+                    self._receive_publish(packet, now)  # type: ignore[arg-type]
+                elif kind is PubAck and self.state is _CONNECTED:  # (the same)
+                    self._receive_puback(packet)  # type: ignore[arg-type]
                 else:
                     self._receive_other(packet, now)
                     if self._closed():
@@ -951,10 +954,7 @@ class ClientConnection:
         return packet._replace(topic=topic)
 
     def _receive_other(self, packet: Packet, now: float) -> None:
-        kind = type(packet)
-        if kind is PubAck and self.state is _CONNECTED:  # the common case first
-            self._receive_puback(packet)  # type: ignore[arg-type]
-            return
+        kind = type(packet)  # (a PUBACK while connected is handled by receive_data)
         if kind is ConnAck:
             self._receive_connack(packet, now)  # type: ignore[arg-type]
             return
@@ -1397,7 +1397,11 @@ class ClientConnection:
                 packet = packet._replace(
                     properties=replace_properties(packet.properties, topic_alias=None)
                 )
-        return self._checked_size(encode(packet, self.protocol_version), packet.topic)
+        data = encode(packet, self.protocol_version)
+        limit = self.server.maximum_packet_size
+        if limit is not None and len(data) > limit:  # (checked inline: the hot path)
+            self._checked_size(data, packet.topic)  # (raises)
+        return data
 
     def _checked_size(self, data: bytes, topic: str) -> bytes:
         limit = self.server.maximum_packet_size
