@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from transport_servers import Pki, TransportBroker
 
 # pytester runs small pytest sessions in a subprocess, to test what these fixtures report.
-pytest_plugins = ["pytester"]
+# asyncmqtt's own plugin is loaded here, not through its entry point (pyproject.toml blocks
+# that one): a conftest is imported after coverage started.
+pytest_plugins = ["pytester", "asyncmqtt.pytest_plugin"]
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
