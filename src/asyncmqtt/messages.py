@@ -550,7 +550,7 @@ class Router:
             return
         everything = self.everything
         if (
-            not self._filtered
+            not self._filtered_streams  # (the list, not the trie: its len() is a Python call)
             and not self._unfiltered
             and not self._all
             and not self.backlog
