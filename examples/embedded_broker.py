@@ -40,7 +40,7 @@ async def main() -> None:
             await logger.subscribe("status/#", qos=1)
             message = await anext(logger.messages)
             print(f"retained: {message.topic} = {message.payload.decode()}")
-    # The broker has stopped: its sessions and retained messages are gone with it.
+    # Stopped. Nothing was written anywhere: the state lived in this Broker object only.
 
 
 asyncio.run(main())
