@@ -158,6 +158,11 @@ _MAX_FIELD_LENGTH: Final = 65_535  # strings and binary data carry a two-byte le
 _V31: Final = ProtocolVersion.V31
 _V311: Final = ProtocolVersion.V311
 _V5: Final = ProtocolVersion.V5
+# The packet types the general decoder tests every packet against, as plain ints: an Enum
+# class's attributes are slow to look up on Python 3.11 (its metaclass's __getattr__ hook).
+_CONNECT: Final = int(PacketType.CONNECT)
+_PUBLISH: Final = int(PacketType.PUBLISH)
+_DISCONNECT: Final = int(PacketType.DISCONNECT)
 
 _U16: Final = struct.Struct(">H")
 _U32: Final = struct.Struct(">I")
@@ -1502,23 +1507,23 @@ class Decoder:
         if packet_type == 0 or (packet_type == 15 and version is not None and version < _V5):
             _malformed(f"malformed packet: the reserved packet type {packet_type}")
         name = _PACKET_NAMES[packet_type]
-        if version is None and packet_type != PacketType.CONNECT:
+        if version is None and packet_type != _CONNECT:
             _violation(f"expected CONNECT as the first packet, got {name}")
         if packet_type not in self._receives or (
-            packet_type == PacketType.DISCONNECT and not self.server_side and version != _V5
+            packet_type == _DISCONNECT and not self.server_side and version != _V5
         ):
             side = "server" if self.server_side else "client"
             _violation(f"a {side} never receives {name}, but one arrived")
-        if packet_type != PacketType.PUBLISH and flags != _REQUIRED_FLAGS[packet_type]:
+        if packet_type != _PUBLISH and flags != _REQUIRED_FLAGS[packet_type]:
             _malformed(
                 f"malformed {name}: fixed header flags 0b{flags:04b}, "
                 f"they must be 0b{_REQUIRED_FLAGS[packet_type]:04b}"
             )
         reader = _Reader(buf, start, end, name)
-        if packet_type == PacketType.PUBLISH:
+        if packet_type == _PUBLISH:
             assert version is not None
             return _decode_publish(reader, flags, version, self.server_side)
-        if packet_type == PacketType.CONNECT:
+        if packet_type == _CONNECT:
             if self._connect_seen:
                 _violation("a second CONNECT arrived on the same connection")
             connect = _decode_connect(reader)
