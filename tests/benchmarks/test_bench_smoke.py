@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from broker import Mosquitto
+
 from asyncmqtt.protocol.codec import encode
 from asyncmqtt.protocol.enums import ProtocolVersion
 
@@ -124,3 +126,27 @@ def test_the_topic_alias_benchmark_counts_the_bytes_exactly() -> None:
         ["| 1", "off", "17,200", "172.0"],
         ["| 1", "on", "7,501", "75.0"],
     ]
+
+
+def test_the_instruction_count_workers_deliver_every_message(mosquitto: Mosquitto) -> None:
+    # instructions.py runs these under callgrind; here without it (callgrind takes minutes).
+    script = str(BENCHMARKS / "instructions.py")
+    address = [mosquitto.host, str(mosquitto.port), "50"]
+    with subprocess.Popen(
+        [sys.executable, script, "--worker", "sub", *address], stdout=subprocess.PIPE
+    ) as subscriber:
+        assert subscriber.stdout is not None
+        assert subscriber.stdout.readline().strip() == b"ready"
+        publisher = subprocess.run(
+            [sys.executable, script, "--worker", "pub", *address], timeout=120, check=False
+        )
+        assert publisher.returncode == 0
+        # The subscriber exits only once it has counted all 50 messages.
+        assert subscriber.wait(timeout=120) == 0
+
+
+def test_the_instruction_count_is_read_from_callgrinds_totals(tmp_path: Path) -> None:
+    instructions = _load("instructions")
+    out = tmp_path / "callgrind.out"
+    out.write_text("version: 1\nevents: Ir\nfn=(1) main\n0 5\ntotals: 123456\n")
+    assert instructions._total(out) == 123456
