@@ -2,8 +2,7 @@
 
 The thermostat reads temperatures from ``home/<room>/temperature`` and publishes, for each
 room, whether its heating should be on to ``home/<room>/heating`` (retained, so that a device
-that starts later learns the state at once). It says ``online`` on ``thermostat/status``
-(retained) and leaves a will there that the broker publishes if it vanishes: ``offline``.
+that starts later learns the state at once).
 
 It keeps a persistent session and reconnects by itself, so readings published while it is
 away (a broker restart, a network loss) are kept by the broker and handled when it is back.
@@ -22,7 +21,6 @@ import asyncmqtt
 
 SETPOINT = 20.0  # °C
 READINGS = "home/+/temperature"
-STATUS = "thermostat/status"
 logger = logging.getLogger("thermostat")
 
 
@@ -32,7 +30,6 @@ def make_client(host: str, port: int, **options: Any) -> asyncmqtt.Client:
         "identifier": "thermostat",
         "clean_session": False,  # a persistent session: the broker keeps what we miss
         "reconnect": True,
-        "will": asyncmqtt.Will(STATUS, "offline", qos=1, retain=True),
     }
     settings.update(options)
     return asyncmqtt.Client(host, port, **settings)
@@ -40,7 +37,6 @@ def make_client(host: str, port: int, **options: Any) -> asyncmqtt.Client:
 
 async def run(client: asyncmqtt.Client, ready: asyncio.Event | None = None) -> None:
     """Serve on a connected client until cancelled; ``ready`` is set once subscribed."""
-    await client.publish(STATUS, "online", qos=1, retain=True)
     await client.subscribe(READINGS, qos=1)
     if ready is not None:
         ready.set()
