@@ -43,11 +43,10 @@ from typing import Any, Final, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from ._websocket import CLOSE_TIMEOUT, MAX_FRAME_SIZE, SUBPROTOCOL, WebSocketTransport
+from ._websocket import CLOSE_TIMEOUT, SUBPROTOCOL, WebSocketEnd, WebSocketTransport
 
 __all__ = ("SUBPROTOCOLS", "WebSocketServerProtocol")
 
@@ -62,7 +61,7 @@ _LOGGER: Final = logging.getLogger("asyncmqtt.broker.websockets")
 _LOGGER.setLevel(logging.WARNING)
 
 
-class WebSocketServerProtocol(asyncio.Protocol):
+class WebSocketServerProtocol(WebSocketEnd):
     """The inner protocol of one accepted connection: speaks WebSocket for one MQTT protocol.
 
     ``path``: the request path the upgrade must ask for; ``app_factory`` makes the MQTT
@@ -72,6 +71,8 @@ class WebSocketServerProtocol(asyncio.Protocol):
     connection is made (False: the broker is closing, the connection is dropped), ``untrack``
     when it ends.
     """
+
+    _ws: ServerProtocol
 
     def __init__(
         self,
@@ -146,37 +147,7 @@ class WebSocketServerProtocol(asyncio.Protocol):
         if self._app is not None:
             self._app.connection_lost(exc or self._failure)
 
-    def pause_writing(self) -> None:
-        if self._app is not None:
-            self._app.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._app is not None:
-            self._app.resume_writing()
-
-    # -- the outer transport's requests (the names the client side's inner protocol has) ----
-
-    def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send MQTT bytes in binary frames of at most ``MAX_FRAME_SIZE`` bytes."""
-        if self._ws.state is not State.OPEN or self.transport.is_closing():
-            return  # as a closed asyncio transport does, writes after closing go nowhere
-        size = len(data)
-        self.frames_sent += -(-size // MAX_FRAME_SIZE)
-        if size <= MAX_FRAME_SIZE:
-            self._ws.send_binary(data)
-        else:
-            data = bytes(data)
-            for start in range(0, size, MAX_FRAME_SIZE):
-                self._ws.send_binary(data[start : start + MAX_FRAME_SIZE])
-        self.flush()
-
-    def start_close(self) -> None:
-        """Begin the close handshake, or close TCP if there is no open WebSocket to close."""
-        if self._ws.state is State.OPEN:
-            self._ws.send_close(_NORMAL_CLOSURE)
-            self.flush()
-        else:
-            self.transport.close()
+    # -- the outer transport's requests (send and start_close: WebSocketEnd's) -------------
 
     def close(self) -> None:
         """End the connection as the broker shuts down: the MQTT protocol's transport if the

@@ -44,6 +44,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import Protocol as WebSocketsProtocol
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
@@ -54,6 +55,7 @@ __all__ = (
     "CLOSE_TIMEOUT",
     "MAX_FRAME_SIZE",
     "SUBPROTOCOL",
+    "WebSocketEnd",
     "WebSocketProtocol",
     "WebSocketTransport",
 )
@@ -73,8 +75,62 @@ class WebSocketHandshakeError(ConnectionError):
     """The server did not accept the WebSocket upgrade; the message says what it answered."""
 
 
-class WebSocketProtocol(asyncio.Protocol):
+class WebSocketEnd(asyncio.Protocol):
+    """What both ends of MQTT over WebSocket do alike (the client's ``WebSocketProtocol``, the
+    embedded broker's ``WebSocketServerProtocol``): hand the transport's flow control to the
+    MQTT protocol, send its bytes in binary frames, start the close handshake. A subclass has
+    ``_ws`` (its side of the websockets library), ``_app`` (the MQTT protocol, once the
+    upgrade succeeded), ``frames_sent``, ``transport`` and ``flush``."""
+
+    _ws: WebSocketsProtocol
+    _app: asyncio.Protocol | None
+    frames_sent: int
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def pause_writing(self) -> None:
+        if self._app is not None:
+            self._app.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._app is not None:
+            self._app.resume_writing()
+
+    # -- the outer transport's requests -----------------------------------------------------
+
+    def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send MQTT bytes in binary frames of at most ``MAX_FRAME_SIZE`` bytes."""
+        if self._ws.state is not State.OPEN or self.transport.is_closing():
+            return  # as a closed asyncio transport does, writes after closing go nowhere
+        size = len(data)
+        self.frames_sent += -(-size // MAX_FRAME_SIZE)
+        if size <= MAX_FRAME_SIZE:
+            self._ws.send_binary(data)
+        else:
+            # Whole messages, not fragments of one: servers limit the size of a message.
+            data = bytes(data)
+            for start in range(0, size, MAX_FRAME_SIZE):
+                self._ws.send_binary(data[start : start + MAX_FRAME_SIZE])
+        self.flush()
+
+    def start_close(self) -> None:
+        """Begin the close handshake, or close TCP if there is no open WebSocket to close."""
+        if self._ws.state is State.OPEN:
+            self._ws.send_close(_NORMAL_CLOSURE)
+            self.flush()
+        else:
+            self.transport.close()
+
+
+class WebSocketProtocol(WebSocketEnd):
     """The inner protocol: speaks WebSocket on a TCP (or TLS) transport for one MQTT protocol."""
+
+    _ws: ClientProtocol
 
     def __init__(
         self,
@@ -156,37 +212,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._app is not None:
             self._app.connection_lost(exc or self._failure or self._close_error())
 
-    def pause_writing(self) -> None:
-        if self._app is not None:
-            self._app.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._app is not None:
-            self._app.resume_writing()
-
     # -- the outer transport's requests -----------------------------------------------------
-
-    def send(self, data: bytes | bytearray | memoryview) -> None:
-        if self._ws.state is not State.OPEN or self.transport.is_closing():
-            return  # as a closed asyncio transport does, writes after closing go nowhere
-        size = len(data)
-        self.frames_sent += -(-size // MAX_FRAME_SIZE)
-        if size <= MAX_FRAME_SIZE:
-            self._ws.send_binary(data)
-        else:
-            # Whole messages, not fragments of one: servers limit the size of a message.
-            data = bytes(data)
-            for start in range(0, size, MAX_FRAME_SIZE):
-                self._ws.send_binary(data[start : start + MAX_FRAME_SIZE])
-        self.flush()
-
-    def start_close(self) -> None:
-        """Begin the close handshake, or close TCP if there is no open WebSocket to close."""
-        if self._ws.state is State.OPEN:
-            self._ws.send_close(_NORMAL_CLOSURE)
-            self.flush()
-        else:
-            self.transport.close()
 
     def flush(self) -> None:
         """Write what the WebSocket layer queued; arm the close timer when a close is due."""
