@@ -101,23 +101,6 @@ class WebSocketServerProtocol(WebSocketEnd):
         self.frames_received = 0  # data frames (the outer transport's extra info)
         self.frames_sent = 0
 
-    @property
-    def app(self) -> asyncio.Protocol | None:
-        """The MQTT protocol, once the upgrade was accepted."""
-        return self._app
-
-    @property
-    def transport(self) -> asyncio.Transport:
-        """The TCP (or TLS) transport underneath."""
-        if self._transport is None:
-            raise RuntimeError("the WebSocket protocol has no transport yet")
-        return self._transport
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol agreed on (``mqtt`` or ``mqttv3.1``); None before the upgrade."""
-        return self._ws.subprotocol
-
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -80,15 +80,31 @@ class WebSocketEnd(asyncio.Protocol):
     embedded broker's ``WebSocketServerProtocol``): hand the transport's flow control to the
     MQTT protocol, send its bytes in binary frames, start the close handshake. A subclass has
     ``_ws`` (its side of the websockets library), ``_app`` (the MQTT protocol, once the
-    upgrade succeeded), ``frames_sent``, ``transport`` and ``flush``."""
+    upgrade succeeded), ``_transport`` (TCP or TLS, once connected), ``frames_sent`` and
+    ``flush``."""
 
     _ws: WebSocketsProtocol
+    _transport: asyncio.Transport | None
     _app: asyncio.Protocol | None
     frames_sent: int
 
     @property
+    def app(self) -> asyncio.Protocol | None:
+        """The MQTT protocol, once the upgrade was accepted."""
+        return self._app
+
+    @property
     def transport(self) -> asyncio.Transport:
-        raise NotImplementedError
+        """The TCP (or TLS) transport underneath."""
+        if self._transport is None:
+            raise RuntimeError("the WebSocket protocol has no transport yet")
+        return self._transport
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol agreed on ("mqtt", or "mqttv3.1" which the broker also accepts);
+        None before the upgrade, or when the server named none."""
+        return self._ws.subprotocol
 
     def flush(self) -> None:
         raise NotImplementedError
@@ -159,23 +175,8 @@ class WebSocketProtocol(WebSocketEnd):
         self.frames_sent = 0
 
     @property
-    def app(self) -> asyncio.Protocol | None:
-        return self._app
-
-    @property
     def outer(self) -> WebSocketTransport | None:
         return self._outer
-
-    @property
-    def transport(self) -> asyncio.Transport:
-        if self._transport is None:
-            raise RuntimeError("the WebSocket protocol has no transport yet")
-        return self._transport
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol the server chose ("mqtt", or None if it named none)."""
-        return self._ws.subprotocol
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
