@@ -187,6 +187,9 @@ AM_RECONNECT_JITTER = Contender(
     "asyncmqtt reconnect, jitter on", "asyncmqtt_client.py", extra=("--jitter",)
 )
 RAW = Contender("raw reference", "raw.py")
+# The raw reference plus a future per publish, an awaiting task and `async for`: what the
+# shape of the API costs, with no client behind it (contenders/api_floor.py).
+API_FLOOR = Contender("API floor", "api_floor.py")
 # The command line's benchmark (`asyncmqtt bench pub --subscribers 1`): its QoS 0 publishes
 # like `asyncmqtt seq`, its QoS 1 like `asyncmqtt window`.
 CLI = Contender("asyncmqtt bench (command)", "cli_bench.py")
@@ -212,7 +215,7 @@ BROKER_AMQTT = Contender(
 ASYNCMQTT_VARIANTS = (AM_SEQ, AM_CONC, AM_SEQ_UV, AM_CONC_UV)
 PEERS = (AIOMQTT, PAHO, GMQTT)
 # QoS 1 with a window of 20: publish_nowait against the raw reference and concurrent tasks.
-WINDOW_CONTENDERS = (RAW, AM_WINDOW, AM_CONC, AM_WINDOW_UV, AM_CONC_UV, AM_WINDOW_40)
+WINDOW_CONTENDERS = (RAW, API_FLOOR, AM_WINDOW, AM_CONC, AM_WINDOW_UV, AM_CONC_UV, AM_WINDOW_40)
 STORE_CONTENDERS = (AM_WINDOW, AM_WINDOW_SQLITE)  # MemoryStore (the default), SQLiteStore
 
 
@@ -331,7 +334,14 @@ def quick_plan(scenarios: Sequence[str]) -> Plan:
         Case("throughput", 0, 2000, (*ours, RAW), 1),
         Case("throughput", 1, 500, (*ours, RAW), 1),
         Case("throughput", 2, 300, (*ours, RAW), 1),
-        Case("window", 1, 500, (RAW, AM_WINDOW, AM_CONC), 1, contender_scenario="throughput"),
+        Case(
+            "window",
+            1,
+            500,
+            (RAW, API_FLOOR, AM_WINDOW, AM_CONC),
+            1,
+            contender_scenario="throughput",
+        ),
         Case("store", 1, 500, STORE_CONTENDERS, 1, contender_scenario="throughput"),
         Case("latency", 0, 300, (AM_SEQ, RAW), 1, latency, nodelay=True),
         Case("latency", 1, 300, (AM_SEQ, RAW), 1, latency, nodelay=True),
@@ -853,11 +863,15 @@ def window_table(plan: Plan, summary: Summary) -> list[str]:
         if "window" in label and same_loop in labels:
             versus_tasks = _ratio_with_rounds(summary, case.key, label, same_loop)
         versus_raw = "-" if label == RAW.label else None
+        versus_floor = "-"
+        if label.startswith("asyncmqtt window") and API_FLOOR.label in labels:
+            versus_floor = _ratio_with_rounds(summary, case.key, label, API_FLOOR.label)
         rows.append(
             [
                 label,
                 *_rate_and_cpu(summary, case.key, label),
                 versus_raw or _ratio_with_rounds(summary, case.key, label, RAW.label),
+                versus_floor,
                 versus_tasks,
             ]
         )
@@ -868,6 +882,10 @@ def window_table(plan: Plan, summary: Summary) -> list[str]:
         "`asyncmqtt window`: `publish_nowait` for each message, awaiting the oldest future "
         "once 20 are out; `raw reference`: 20 pre-encoded packets in flight, refilled as "
         "PUBACKs arrive (its QoS 1 window is 20, mosquitto's Receive Maximum here); "
+        "`API floor`: the raw reference with the shape of the API and nothing else (a future "
+        "per publish awaited by the publishing task in the same window, a write scheduled per "
+        "loop turn, `async for` on the subscriber side), the most a client with this API "
+        "can reach here; "
         "`asyncmqtt concurrent`: 64 tasks each awaiting `publish` (the client keeps 20 in "
         "flight and queues the rest); `asyncmqtt window 40`: the window mode with 40 out (20 "
         "in flight, 20 queued in the client). Messages per second, median (min-max) of "
@@ -876,7 +894,14 @@ def window_table(plan: Plan, summary: Summary) -> list[str]:
         f"{WINDOW_TARGET} on the default loop.",
         "",
         *_table(
-            ["contender", "msg/s", "client / broker CPU", "/ raw", "/ concurrent (same loop)"],
+            [
+                "contender",
+                "msg/s",
+                "client / broker CPU",
+                "/ raw",
+                "/ API floor",
+                "/ concurrent (same loop)",
+            ],
             rows,
         ),
         "",
@@ -1158,6 +1183,15 @@ def issue11_targets(plan: Plan, summary: Summary) -> list[str]:
                     _verdict(ratio, rounds, target, above=True),
                 ]
             )
+        if API_FLOOR.label in {c.label for c in window.contenders}:
+            for ours, theirs in ((API_FLOOR.label, RAW.label), (AM_WINDOW.label, API_FLOOR.label)):
+                rows.append(
+                    [
+                        f"{ours} / {theirs} (no target)",
+                        _ratio_with_rounds(summary, key, ours, theirs),
+                        "-",
+                    ]
+                )
         if AM_CONC.label in {c.label for c in window.contenders}:
             rounds = _round_ratios(summary, key, AM_WINDOW.label, AM_CONC.label)
             ratio = _median_ratio(summary, key, AM_WINDOW.label, AM_CONC.label)

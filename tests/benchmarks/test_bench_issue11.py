@@ -81,6 +81,22 @@ def test_sqlite_store_mode_removes_its_store_afterwards(
     assert list(tmp_path.iterdir()) == []  # the temporary directory is gone
 
 
+def test_api_floor_publishes_every_message(make_mosquitto: MosquittoFactory) -> None:
+    broker = make_mosquitto(max_inflight_messages=20)
+    arguments = [broker.host, str(broker.port), "--scenario=throughput", "--n=300"]
+    code, record, stderr = _contender(
+        "api_floor.py", *arguments, "--qos=1", f"--broker-pid={broker.pid}", "--timeout=60"
+    )
+    assert code == 0, stderr
+    assert record["received"] == 300
+    assert record["rate"] > 0
+    assert record["broker_cpu"] is not None
+    # Its window is raw.py's and its packets are QoS 1: any other QoS is refused, not run.
+    code, record, _ = _contender("api_floor.py", *arguments, "--qos=0", "--timeout=60")
+    assert code == 1
+    assert "QoS 1 only" in record["error"]
+
+
 def test_reconnect_scenario_measures_a_broker_restart() -> None:
     code, record, stderr = _contender(
         "asyncmqtt_client.py",
@@ -129,7 +145,7 @@ def test_the_plans_hold_the_issue_11_scenarios() -> None:
     window, store, reconnect = plan.cases
     assert window.key == "window QoS 1"
     assert window.runs == "throughput"
-    assert run.RAW in window.contenders and run.AM_CONC in window.contenders
+    assert {run.RAW, run.API_FLOOR, run.AM_CONC} <= set(window.contenders)
     assert {run.AM_WINDOW, run.AM_WINDOW_UV} <= set(window.contenders)
     assert store.contenders == (run.AM_WINDOW, run.AM_WINDOW_SQLITE)
     assert reconnect.own_broker
@@ -165,6 +181,7 @@ def test_the_tables_report_the_ratios_and_the_targets() -> None:
         *_runs(window, run.RAW.label, [100.0, 100.0, 100.0]),
         *_runs(window, run.AM_WINDOW.label, [95.0, 92.0, 85.0]),
         *_runs(window, run.AM_CONC.label, [80.0, 80.0, 80.0]),
+        *_runs(window, run.API_FLOOR.label, [100.0, 96.0, 90.0]),
         *_runs(store, run.AM_WINDOW.label, [100.0, 100.0, 100.0]),
         *_runs(store, run.AM_WINDOW_SQLITE.label, [50.0, 55.0, 60.0]),
         {"case": "reconnect", "label": run.AM_RECONNECT.label, "round": 1, "samples": samples}
@@ -182,4 +199,10 @@ def test_the_tables_report_the_ratios_and_the_targets() -> None:
     table = "\n".join(run.reconnect_table(plan, summary))
     assert "| asyncmqtt reconnect, jitter off | 3 | 200 / 300 |" in table
     assert "| asyncmqtt reconnect, jitter on | 0 | failed |" in table
-    assert "0.92x (0.85-0.95)" in "\n".join(run.window_table(plan, summary))
+    # The API floor against raw (96 / 100), and the window against the floor (92 / 96).
+    assert "| API floor / raw reference (no target) | 0.96x (0.90-1.00) | - |" in text
+    assert "| asyncmqtt window / API floor (no target) | 0.96x (0.94-0.96) | - |" in text
+    window_table = "\n".join(run.window_table(plan, summary))
+    assert "| asyncmqtt window | 92 (85-95) | 90% / failed% | 0.92x (0.85-0.95) | 0.96x" in (
+        window_table
+    )
