@@ -17,6 +17,7 @@ from strategies import (
     connects,
     publishes,
     server_packets,
+    topic_names,
 )
 
 from asyncmqtt.protocol import codec
@@ -350,3 +351,44 @@ def test_a_publish_with_an_alias_is_checked_as_encode_checks(
 ) -> None:
     with pytest.raises(error, match=text):
         codec.encode_publish_with_alias(packet, alias)
+
+
+# ---------------------------------------------------------------- the connection's own publishes
+
+
+@ROUND_TRIP
+@given(
+    topic=topic_names,
+    payload=st.binary(max_size=64),
+    qos=st.integers(0, 2),
+    retain=st.booleans(),
+    packet_id=st.integers(1, 65535),
+    version=st.sampled_from(VERSIONS),
+    size=st.sampled_from([0, 100, 200, 20_000]),
+)
+def test_a_checked_publish_is_what_encode_writes(
+    *,
+    topic: str,
+    payload: bytes,
+    qos: int,
+    retain: bool,
+    packet_id: int,
+    version: ProtocolVersion,
+    size: int,
+) -> None:
+    """encode_checked_publish, encode without its checks, writes encode's bytes: every QoS and
+    version, short and long packets."""
+    payload += bytes(size)
+    packet_id_or_none = packet_id if qos else None
+    expected = encode(Publish(topic, payload, qos, retain, False, packet_id_or_none), version)
+    written = codec.encode_checked_publish(
+        topic, payload, qos, retain, packet_id_or_none, version=version
+    )
+    assert written == expected
+
+
+def test_a_checked_publish_still_checks_a_new_topic_and_the_size_mqtt_allows() -> None:
+    with pytest.raises(ValueError, match=r"U\+0000"):
+        codec.encode_checked_publish("a/\x00", b"", 0, False, None, version=V5)
+    with pytest.raises(ValueError, match="remaining length 268435456 exceeds 268435455"):
+        codec.encode_checked_publish("t", bytes(268_435_455 - 2), 0, False, None, version=V311)

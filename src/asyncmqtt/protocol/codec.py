@@ -147,7 +147,13 @@ from .properties import (
     PropertyType,
 )
 
-__all__ = ("MAX_PACKET_SIZE", "Decoder", "encode", "encode_publish_with_alias")
+__all__ = (
+    "MAX_PACKET_SIZE",
+    "Decoder",
+    "encode",
+    "encode_checked_publish",
+    "encode_publish_with_alias",
+)
 
 MAX_PACKET_SIZE: Final = 268_435_460
 """The largest packet MQTT can express: the largest remaining length plus a 5-byte fixed header."""
@@ -769,6 +775,43 @@ def encode(packet: Packet, version: ProtocolVersion) -> bytes:
     return encoder(packet, _check_version(version))
 
 
+def encode_checked_publish(
+    topic: str,
+    payload: bytes,
+    qos: int,
+    retain: bool,
+    packet_id: int | None,
+    *,
+    version: ProtocolVersion,
+) -> bytes:
+    """Encode a PUBLISH without properties and with DUP 0 from fields its caller has checked.
+
+    The same bytes as ``encode`` of that packet, without ``encode``'s checks of each field: for
+    a client connection writing its own publishes, whose ``publish`` checked the fields when it
+    took them (one owner per check) and numbered them. ``topic``: a valid topic name (one not
+    seen before is still checked here, raising as ``encode`` does); ``payload``: bytes; ``qos``
+    0, 1 or 2, with ``packet_id`` 1-65535 (None for QoS 0); ``retain``: a bool; ``version``: the
+    connection's protocol version.
+    """
+    topic_field = _TOPIC_FIELDS.get(topic) or _topic_field(topic)
+    v5 = version is _V5
+    if qos:
+        tail = (packet_id << 8).to_bytes(3) if v5 else packet_id.to_bytes(2)  # type: ignore[operator, union-attr]
+    else:
+        tail = b"\x00" if v5 else b""
+    length = len(topic_field) + len(tail) + len(payload)
+    if length < 128:
+        header = _PUBLISH_HEADERS[qos, retain, False][length]
+    elif length <= _MAX_REMAINING_LENGTH:
+        header = _PUBLISH_HEADERS[qos, retain, False][0][:1] + _varint(length)
+    else:  # (too large for MQTT: the checked encoder says so)
+        return encode(
+            _new_tuple(Publish, (topic, payload, qos, retain, False, packet_id, NO_PROPERTIES)),
+            version,
+        )
+    return b"".join((header, topic_field, tail, payload))
+
+
 def encode_publish_with_alias(packet: Publish, alias: int, *, with_topic: bool = True) -> bytes:
     """Encode an MQTT 5.0 PUBLISH with ``alias`` as its Topic Alias property.
 
@@ -1263,19 +1306,36 @@ _SERVER_RECEIVES: Final = frozenset(
     | {_P.UNSUBSCRIBE, _P.PINGREQ, _P.DISCONNECT, _P.AUTH}
 )
 
-# For the PUBLISH fast path, by first byte: (qos, retain, dup) for a PUBLISH with valid flags;
-# None for every other byte, where the general decoder decides (QoS 3, DUP on QoS 0, ...).
-_FAST_PUBLISH_FLAGS: Final = tuple(
-    (first >> 1 & 3, bool(first & 0x01), bool(first & 0x08))
-    if first >> 4 == PacketType.PUBLISH
-    and (first >> 1 & 3) != 3
-    and (first & 0x06 or not first & 0x08)
-    else None
-    for first in range(256)
-)
+
+# For the PUBLISH fast path, by first byte, one table per protocol version: (qos, retain, dup,
+# the length of the fields between topic name and payload, v5) for a PUBLISH with valid flags;
+# None for every other byte, where the general decoder decides (QoS 3, DUP on QoS 0, ...). A
+# decoder that cannot take the fast path (version unknown yet, or a maximum packet size below
+# the path's 129 bytes) has the table of None only.
+def _fast_publish_table(v5: bool) -> tuple[tuple[int, bool, bool, int, bool] | None, ...]:
+    return tuple(
+        (
+            first >> 1 & 3,
+            bool(first & 0x01),
+            bool(first & 0x08),
+            (2 if first & 0x06 else 0) + v5,
+            v5,
+        )
+        if first >> 4 == PacketType.PUBLISH
+        and (first >> 1 & 3) != 3
+        and (first & 0x06 or not first & 0x08)
+        else None
+        for first in range(256)
+    )
+
+
+_FAST_PUBLISH_V5: Final = _fast_publish_table(True)
+_FAST_PUBLISH_V3: Final = _fast_publish_table(False)
+_FAST_PATH_OFF: Final[tuple[None, ...]] = (None,) * 256
 
 # For the acknowledgement fast path, by first byte: the class and the Success reason code of
-# PUBACK, PUBREC, PUBREL and PUBCOMP with their required flags; None for every other byte.
+# PUBACK, PUBREC, PUBREL and PUBCOMP with their required flags; None for every other byte. (A
+# decoder that cannot take the path has _FAST_PATH_OFF instead.)
 _FAST_ACKS: Final = tuple(
     {
         0x40: (PubAck, PubAckReasonCode.SUCCESS),
@@ -1331,6 +1391,8 @@ class Decoder:
         "_chunks",
         "_connect_seen",
         "_error",
+        "_fast_acks",
+        "_fast_publish",
         "_max_packet_size",
         "_pos",
         "_receives",
@@ -1358,6 +1420,7 @@ class Decoder:
         """The protocol version it decodes; for a server-side decoder made without one, None
         until CONNECT said which."""
         self._max_packet_size = _check_int(max_packet_size, "max_packet_size", 2, MAX_PACKET_SIZE)
+        self._set_fast_paths()
         self._receives = _SERVER_RECEIVES if server_side else _CLIENT_RECEIVES
         self._connect_seen = False
         self._buf = b""  # the chunk being read ...
@@ -1396,56 +1459,66 @@ class Decoder:
         """
         buf = self._buf
         pos = self._pos
-        # Fast path: a complete PUBLISH of remaining length < 128 without properties. It only
-        # ever accepts; anything it does not recognise as valid goes to the general path. (A
-        # failed decoder has an empty buffer, so it never gets in here.)
-        if pos + 4 < len(buf):
-            flags = _FAST_PUBLISH_FLAGS[buf[pos]]
-            length = buf[pos + 1]
-            end = pos + 2 + length
-            version = self.version
-            if (
-                flags is not None
-                and length < 128
-                and end <= len(buf)
-                and length + 2 <= self._max_packet_size
-                and version is not None
-            ):
-                qos = flags[0]
-                topic_end = pos + 4 + (buf[pos + 2] << 8 | buf[pos + 3])
-                fields_end = topic_end + (2 if qos else 0) + (1 if version is _V5 else 0)
-                if pos + 4 < topic_end and fields_end <= end:
-                    raw_topic = buf[pos + 4 : topic_end]
-                    topic = _TOPIC_NAMES.get(raw_topic) or _topic_name(raw_topic)
-                    packet_id = buf[topic_end] << 8 | buf[topic_end + 1] if qos else None
-                    if (
-                        topic is not None
-                        and packet_id != 0
-                        and (version is not _V5 or buf[fields_end - 1] == 0)
-                    ):
-                        self._pos = end
-                        return _new_tuple(
-                            Publish,
-                            (
-                                topic,
-                                buf[fields_end:end],
-                                qos,
-                                flags[1],
-                                flags[2],
-                                packet_id,
-                                NO_PROPERTIES,
-                            ),
-                        )
-        # Fast path: PUBACK, PUBREC, PUBREL or PUBCOMP in its 4-byte form (Success, no
-        # properties), the other half of every QoS 1 and 2 exchange. Again it only accepts.
-        if pos + 3 < len(buf) and buf[pos + 1] == 2 and self.version is not None:
-            ack = _FAST_ACKS[buf[pos]]
-            packet_id = buf[pos + 2] << 8 | buf[pos + 3]
-            if ack is not None and packet_id and self._max_packet_size >= 4:
-                self._pos = pos + 4
-                # (tuple.__new__ on one of four packet classes: mypy cannot see which.)
-                return _new_tuple(ack[0], (packet_id, ack[1], NO_PROPERTIES))  # type: ignore[return-value]
+        # (A failed decoder has an empty buffer, so it never gets into the fast paths.)
+        if pos + 3 < len(buf):
+            first = buf[pos]
+            fast = self._fast_publish[first]
+            if fast is not None:
+                # Fast path: a complete PUBLISH of remaining length < 128 without properties.
+                # It only ever accepts; anything it does not recognise as valid goes to the
+                # general path.
+                length = buf[pos + 1]
+                end = pos + 2 + length
+                if length < 128 and end <= len(buf):
+                    qos, retain, dup, fields, v5 = fast
+                    topic_end = pos + 4 + (buf[pos + 2] << 8 | buf[pos + 3])
+                    fields_end = topic_end + fields  # (packet id, property length)
+                    if pos + 4 < topic_end and fields_end <= end:
+                        raw_topic = buf[pos + 4 : topic_end]
+                        topic = _TOPIC_NAMES.get(raw_topic) or _topic_name(raw_topic)
+                        packet_id = buf[topic_end] << 8 | buf[topic_end + 1] if qos else None
+                        if (
+                            topic is not None
+                            and packet_id != 0
+                            and (not v5 or buf[fields_end - 1] == 0)
+                        ):
+                            self._pos = end
+                            return _new_tuple(
+                                Publish,
+                                (
+                                    topic,
+                                    buf[fields_end:end],
+                                    qos,
+                                    retain,
+                                    dup,
+                                    packet_id,
+                                    NO_PROPERTIES,
+                                ),
+                            )
+            elif buf[pos + 1] == 2 and (ack := self._fast_acks[first]) is not None:
+                # Fast path: PUBACK, PUBREC, PUBREL or PUBCOMP in its 4-byte form (Success, no
+                # properties), the other half of every QoS 1 and 2 exchange. Again it only
+                # accepts.
+                packet_id = buf[pos + 2] << 8 | buf[pos + 3]
+                if packet_id:
+                    self._pos = pos + 4
+                    # (tuple.__new__ on one of four packet classes: mypy cannot see which.)
+                    return _new_tuple(ack[0], (packet_id, ack[1], NO_PROPERTIES))  # type: ignore[return-value]
         return self._next_packet_checked()
+
+    def _set_fast_paths(self) -> None:
+        """Choose the fast paths' tables: off until the version is known, and for a maximum
+        packet size below the largest packet they accept (129 bytes), which only the general
+        path measures."""
+        self._fast_publish: tuple[tuple[int, bool, bool, int, bool] | None, ...]
+        self._fast_acks: tuple[tuple[type[tuple[int, int, Properties]], IntEnum] | None, ...]
+        if self.version is None or self._max_packet_size < 129:
+            self._fast_publish = self._fast_acks = _FAST_PATH_OFF
+            if self.version is not None and self._max_packet_size >= 4:
+                self._fast_acks = _FAST_ACKS
+        else:
+            self._fast_publish = _FAST_PUBLISH_V5 if self.version is _V5 else _FAST_PUBLISH_V3
+            self._fast_acks = _FAST_ACKS
 
     # ------------------------------------------------------------------------- general path
 
@@ -1529,6 +1602,7 @@ class Decoder:
             connect = _decode_connect(reader)
             self._connect_seen = True
             self.version = connect.protocol_version
+            self._set_fast_paths()
             return connect
         assert version is not None
         return _DECODERS[packet_type](reader, version)

@@ -74,7 +74,13 @@ from ..errors import (
     TopicAliasInvalidError,
 )
 from .checks import check_qos
-from .codec import MAX_PACKET_SIZE, Decoder, encode, encode_publish_with_alias
+from .codec import (
+    MAX_PACKET_SIZE,
+    Decoder,
+    encode,
+    encode_checked_publish,
+    encode_publish_with_alias,
+)
 from .config import (
     Authenticator,
     ClientConfig,
@@ -209,6 +215,7 @@ class ClientConnection:
     # Slots: with over 30 attributes an instance dict is not key-shared and costs 1.5 KB.
     __slots__ = (
         "_acked",
+        "_automatic_aliases",
         "_decoder",
         "_effective_keep_alive",
         "_events",
@@ -275,6 +282,7 @@ class ClientConnection:
         more (its ``SessionLostPolicy`` then applied); False otherwise."""
         self._v5 = config.v5
         self._manual_ack = config.manual_ack
+        self._automatic_aliases = config.v5 and config.outgoing_topic_aliases
         # (The session's own containers: the hot path reads them often.)
         self._outgoing = session.outgoing
         self._inbound_qos2 = session.inbound_qos2
@@ -1475,9 +1483,19 @@ class ClientConnection:
         call made it), so its ``PublishAccepted`` record goes first."""
         packet_id = self._allocate_packet_id()
         topic, payload, qos, retain, dup, _, properties = handle.packet
-        data = self._encode_publish(
-            _new_tuple(Publish, (topic, payload, qos, retain, dup, packet_id, properties))
-        )
+        if properties is NO_PROPERTIES and not dup and not self._automatic_aliases:
+            # The hot path: ``publish`` checked these fields when it took them, and there is no
+            # topic alias to choose, so they are encoded without checking them again.
+            data = encode_checked_publish(
+                topic, payload, qos, retain, packet_id, version=self.protocol_version
+            )
+            limit = self.server.maximum_packet_size
+            if limit is not None and len(data) > limit:
+                self._checked_size(data, topic)  # (raises)
+        else:
+            data = self._encode_publish(
+                _new_tuple(Publish, (topic, payload, qos, retain, dup, packet_id, properties))
+            )
         handle.packet_id = packet_id
         handle.stage = _AWAITING_PUBACK if qos == 1 else _AWAITING_PUBREC
         self._outgoing[packet_id] = handle
