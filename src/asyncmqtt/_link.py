@@ -32,7 +32,9 @@ written at once. ``flush_soon`` collects them and writes when the loop next turn
 and the bytes held back stay bounded. A QoS 0 publish with nothing being collected is written
 at once (``first_at_once``): a lone message then waits for nothing, and only the burst after it
 is collected. Everything else (``flush``) writes at once, taking along whatever is waiting, in
-order.
+order. When acknowledgements wake publishers, the client schedules that flush at once
+(``flush_next_turn``): it then runs right after them in the turn they run in, and what they
+publish goes out a loop turn sooner.
 
 Writing pauses (the transport's buffer is above its high-water mark): ``wait_writable`` lets
 QoS 0 publishers wait for the buffer to drain instead of growing it without bound.
@@ -217,6 +219,18 @@ class Link(asyncio.Protocol):
         self._held_back += size
         if self._held_back >= _COALESCE_LIMIT:
             self.flush()
+
+    def flush_next_turn(self) -> None:
+        """Flush when the loop next turns, as ``flush_soon`` would, without adding bytes.
+
+        For the client when acknowledgements resolved publishers' futures: the callbacks that
+        wake those tasks are queued already, so this flush runs right after them, in the same
+        loop turn, and writes what they publish then. Scheduled by their first ``flush_soon``
+        instead, it would run one loop turn (a poll of the selector) later.
+        """
+        if not self._flush_scheduled and self.transport is not None:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False

@@ -77,6 +77,38 @@ async def test_qos1_publishes_wait_for_the_loop_to_turn() -> None:
     assert transport.writes[0].count(b"t/b") == 3
 
 
+async def test_publishes_of_woken_publishers_are_written_in_the_turn_they_run() -> None:
+    # What the client does when PUBACKs resolve publishers' futures: their wake-ups are
+    # queued first, then flush_next_turn, so what they publish goes in that same turn.
+    link, transport, _ = await connected_link()
+
+    def woken_publisher() -> None:
+        for _ in range(2):
+            link.conn.publish("t/w", b"x", 1, now=link.now())
+            link.flush_soon(1)
+
+    asyncio.get_running_loop().call_soon(woken_publisher)  # (as set_result queues a wake-up)
+    link.flush_next_turn()
+    link.flush_next_turn()  # (once scheduled, not again)
+    await one_loop_turn()
+    assert len(transport.writes) == 1
+    assert transport.writes[0].count(b"t/w") == 2
+
+
+async def test_without_the_flush_for_woken_publishers_their_publishes_wait_a_turn() -> None:
+    link, transport, _ = await connected_link()
+
+    def woken_publisher() -> None:
+        link.conn.publish("t/w", b"x", 1, now=link.now())
+        link.flush_soon(1)
+
+    asyncio.get_running_loop().call_soon(woken_publisher)
+    await one_loop_turn()
+    assert transport.writes == []
+    await one_loop_turn()
+    assert len(transport.writes) == 1
+
+
 async def test_collected_bytes_are_written_once_they_reach_64_kib() -> None:
     link, transport, _ = await connected_link()
     payload = bytes(16 * 1024)

@@ -72,6 +72,34 @@ def test_many_in_flight_complete_in_order_without_a_task_each() -> None:
     assert [int(p.payload) for p in broker.received_of(Publish)] == list(range(100))
 
 
+def test_what_a_publisher_woken_by_its_puback_publishes_is_written_in_the_turn_it_runs() -> None:
+    # The PUBACK's callback resolves the future (the publisher wakes on the next loop turn) and
+    # schedules the link's flush after that wake-up: the next publish goes out in that same
+    # turn, not one turn later (as it would if its own flush_soon scheduled the flush).
+    broker = ScriptedBroker()
+    broker.acknowledge = False
+    client = client_on(broker)
+
+    async def publisher() -> None:
+        await client.publish_nowait("t", b"1", qos=1)
+        client.publish_nowait("t", b"2", qos=1)
+
+    async def scenario() -> list[bytes]:
+        async with client:
+            task = asyncio.create_task(publisher())
+            while not broker.received_of(Publish):
+                await asyncio.sleep(0)
+            broker.send(PubAck(1))  # delivered in the next turn, before this task resumes
+            await asyncio.sleep(0)  # that turn: the PUBACK, the publisher's wake-up queued
+            await asyncio.sleep(0)  # the publisher's turn
+            written = [p.payload for p in broker.received_of(Publish)]
+            task.cancel()
+            return written
+
+    written, _ = run_virtual(scenario())
+    assert written == [b"1", b"2"]
+
+
 def test_publish_nowait_without_a_connection_raises_unless_reconnecting() -> None:
     broker = ScriptedBroker()
     client = client_on(broker)
