@@ -703,6 +703,12 @@ _PUBLISH_HEADERS: Final = {
     if qos or not dup
 }
 
+# The same headers with DUP 0 by ``qos << 1 | retain``, for fields already checked: an index,
+# where a key would build a tuple and hash it for every message.
+_NEW_PUBLISH_HEADERS: Final = tuple(
+    _PUBLISH_HEADERS[qos, retain, False] for qos in (0, 1, 2) for retain in (False, True)
+)
+
 # Topic name -> its checked, length-prefixed UTF-8 field. A str is immutable, so an entry can
 # never go stale; the dict is emptied when it reaches _TOPIC_CACHE_SIZE entries, which bounds
 # its memory when topics are all different, and costs one re-encode per topic when they repeat.
@@ -800,10 +806,11 @@ def encode_checked_publish(
     else:
         tail = b"\x00" if v5 else b""
     length = len(topic_field) + len(tail) + len(payload)
+    headers = _NEW_PUBLISH_HEADERS[qos << 1 | retain]
     if length < 128:
-        header = _PUBLISH_HEADERS[qos, retain, False][length]
+        header = headers[length]
     elif length <= _MAX_REMAINING_LENGTH:
-        header = _PUBLISH_HEADERS[qos, retain, False][0][:1] + _varint(length)
+        header = headers[0][:1] + _varint(length)
     else:  # (too large for MQTT: the checked encoder says so)
         return encode(
             _new_tuple(Publish, (topic, payload, qos, retain, False, packet_id, NO_PROPERTIES)),
@@ -1504,6 +1511,13 @@ class Decoder:
                     self._pos = pos + 4
                     # (tuple.__new__ on one of four packet classes: mypy cannot see which.)
                     return _new_tuple(ack[0], (packet_id, ack[1], NO_PROPERTIES))  # type: ignore[return-value]
+        elif pos == len(buf) and not self._chunked and self._error is None:
+            # Everything read, the end of every read: let go of the chunk (it may be the
+            # transport's read buffer, a whole page an idle connection would otherwise keep)
+            # without the general path's two calls.
+            self._buf = b""
+            self._pos = 0
+            return None
         return self._next_packet_checked()
 
     def _set_fast_paths(self) -> None:
@@ -1561,12 +1575,7 @@ class Decoder:
             else:
                 missing = 1
             if not self._chunked or self._chunked < missing:
-                if pos >= size:
-                    # Everything is read: let go of the chunk. It may be the transport's read
-                    # buffer, a whole page that an idle connection would otherwise keep.
-                    self._buf = b""
-                    self._pos = 0
-                return None
+                return None  # (with some bytes unread: next_packet lets go of a chunk read whole)
             # Enough has arrived to go on: join it to the unread tail, once.
             self._buf = b"".join([memoryview(buf)[pos:], *self._chunks])
             self._pos = 0
