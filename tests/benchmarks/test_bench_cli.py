@@ -50,7 +50,9 @@ def test_the_command_as_a_contender(make_mosquitto: MosquittoFactory) -> None:
     assert record["contender"] == "asyncmqtt bench (command)"
     assert record["received"] == 300
     assert record["seconds"] > 0 and record["rate"] > 0
-    assert 0 < record["client_cpu"] < 4
+    # (0 can happen: the kernel may count CPU time in whole clock ticks, and a run of 300
+    # messages can now fit within one.)
+    assert 0 <= record["client_cpu"] < 4
     assert record["broker_cpu"] is not None and record["broker_cpu"] >= 0
     assert record["latency_p50_us"] <= record["latency_p99_us"]
 

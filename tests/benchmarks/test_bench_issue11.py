@@ -59,7 +59,9 @@ def _throughput(broker: Mosquitto, *extra: str, env: dict[str, str] | None = Non
     assert record["received"] == 300
     assert record["seconds"] > 0
     assert record["rate"] > 0
-    assert 0 < record["client_cpu"] < 4
+    # (0 can happen: the kernel may count CPU time in whole clock ticks, and a run of 300
+    # messages can now fit within one.)
+    assert 0 <= record["client_cpu"] < 4
     assert record["broker_cpu"] is not None and record["broker_cpu"] >= 0
     return record
 
