@@ -36,6 +36,14 @@ order. When acknowledgements wake publishers, the client schedules that flush at
 (``flush_next_turn``): it then runs right after them in the turn they run in, and what they
 publish goes out a loop turn sooner.
 
+Deferred endings: a store transaction costs far more than the rows in it, so when the only
+new records are ``PublishEnded`` (acknowledgements came in) and a flush is scheduled for the
+next loop turn anyway, they wait for that flush and share its transaction with what the woken
+publishers record. No byte depends on an ending, so this keeps the write-ahead rule; a crash
+in between can only make the next process send an acknowledged QoS 1 message again (a
+duplicate, as QoS 1 allows) or a QoS 2 PUBREL the broker answers without delivering anything.
+While the connection closes nothing waits: the last flush stores everything.
+
 Writing pauses (the transport's buffer is above its high-water mark): ``wait_writable`` lets
 QoS 0 publishers wait for the buffer to drain instead of growing it without bound.
 """
@@ -49,11 +57,12 @@ from typing import Final, Protocol
 from ._stats import ClientStats
 from .protocol.connection import ClientConnection, ConnectionState
 from .protocol.events import Event
-from .protocol.session import SessionRecord
+from .protocol.session import PublishEnded, SessionRecord
 
 __all__ = ("Link", "RecordSink")
 
 _CLOSED: Final = ConnectionState.CLOSED
+_CONNECTED: Final = ConnectionState.CONNECTED
 _COALESCE_LIMIT: Final = 64 * 1024  # bytes ``flush_soon`` may hold back before writing
 
 
@@ -178,19 +187,17 @@ class Link(asyncio.Protocol):
                 if transport is not None:
                     transport.abort()
                 return
-        if self._sink is not None:
-            records = conn.session.take_records()
-            if records:
-                try:
-                    self._sink.apply(records)
-                except Exception as error:
-                    # The store could not keep what the bytes depend on (a full disk, say):
-                    # they must not leave. End the connection; the client reports ``failure``.
-                    self.failure = error
-                    self.failure_in_store = True
-                    if transport is not None:
-                        transport.abort()
-                    return
+        if self._sink is not None and conn.session.records and not self._endings_can_wait(conn):
+            try:
+                self._sink.apply(conn.session.take_records())
+            except Exception as error:
+                # The store could not keep what the bytes depend on (a full disk, say): they
+                # must not leave. End the connection; the client reports ``failure``.
+                self.failure = error
+                self.failure_in_store = True
+                if transport is not None:
+                    transport.abort()
+                return
         data = conn.data_to_send()
         if data and transport is not None:
             transport.write(data)
@@ -202,6 +209,13 @@ class Link(asyncio.Protocol):
         deadline = conn.get_timer()
         if deadline is not None and (self._deadline is None or deadline < self._deadline):
             self._arm(deadline)
+
+    def _endings_can_wait(self, conn: ClientConnection) -> bool:
+        """Whether the session's new records are only endings that the flush scheduled for
+        the next turn can store (see "Deferred endings" above)."""
+        if not self._flush_scheduled or conn.state is not _CONNECTED:
+            return False
+        return all(type(record) is PublishEnded for record in conn.session.records)
 
     def flush_soon(self, size: int, *, first_at_once: bool = False) -> None:
         """Collect ``size`` more bytes and write them when the loop next turns (or at once

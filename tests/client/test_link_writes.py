@@ -213,3 +213,76 @@ async def test_bytes_do_not_leave_when_the_store_cannot_keep_their_records() -> 
     conn.publish("t", b"x", 1, now=link.now())
     link.flush()
     assert len(transport.writes) == 1  # the CONNECT only: nothing the store did not keep
+
+
+async def recording_link() -> tuple[Link, Log]:
+    from asyncmqtt.protocol.config import ClientConfig
+    from asyncmqtt.protocol.session import Session
+
+    log = Log()
+    conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
+    link = Link(conn, lambda events: None, log)
+    transport = RecordingTransport()
+    transport.write = lambda data: log.entries.append(("write", bytes(data)))  # type: ignore[method-assign]
+    link.connection_made(transport)
+    link.data_received(encode(ConnAck(False, 0), V5))
+    conn.publish("t", b"x", 1, now=link.now())
+    link.flush()  # stores PublishAccepted + PublishSent, writes packet id 1
+    log.entries.clear()
+    return link, log
+
+
+async def test_endings_wait_for_the_flush_scheduled_for_the_next_turn() -> None:
+    from asyncmqtt.protocol.session import PublishAccepted, PublishEnded, PublishSent
+
+    link, log = await recording_link()
+
+    def woken_publisher() -> None:
+        link.conn.publish("t", b"y", 1, now=link.now())
+        link.flush_soon(1)
+
+    # As the client does when a PUBACK resolves a publisher's future: its wake-up is queued,
+    # then the flush for the next turn.
+    asyncio.get_running_loop().call_soon(woken_publisher)
+    link.flush_next_turn()
+    link.data_received(b"\x40\x02\x00\x01")
+    assert log.entries == []  # the ending waits: no transaction of its own
+    await one_loop_turn()
+    [(first, records), (second, _data)] = log.entries
+    assert (first, second) == ("store", "write")
+    # One transaction: the ending, then what the woken publisher made, before its bytes.
+    assert [type(r) for r in records] == [PublishEnded, PublishAccepted, PublishSent]  # type: ignore[attr-defined]
+
+
+async def test_endings_are_stored_at_once_when_no_flush_is_scheduled() -> None:
+    from asyncmqtt.protocol.session import PublishEnded
+
+    link, log = await recording_link()
+    link.data_received(b"\x40\x02\x00\x01")
+    [(kind, records)] = log.entries
+    assert kind == "store"
+    assert [type(r) for r in records] == [PublishEnded]  # type: ignore[attr-defined]
+
+
+async def test_endings_are_stored_at_once_while_the_connection_closes() -> None:
+    from asyncmqtt.protocol.config import ClientConfig
+    from asyncmqtt.protocol.properties import Properties
+    from asyncmqtt.protocol.session import PublishEnded, Session
+
+    log = Log()
+    conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
+    link = Link(conn, lambda events: None, log)
+    link.connection_made(RecordingTransport())
+    link.data_received(encode(ConnAck(False, 0, Properties(receive_maximum=1)), V5))
+    conn.publish("t", b"x", 1, now=link.now())  # in flight
+    queued = conn.publish("t", b"y", 1, now=link.now())  # waits for the slot
+    assert queued is not None
+    link.flush()
+    log.entries.clear()
+    link.flush_next_turn()
+    conn.disconnect(now=link.now())
+    assert conn.withdraw(queued)  # its ending is the only new record
+    link.flush()  # the last flush of the connection: nothing may wait for a later one
+    [(kind, records)] = log.entries
+    assert kind == "store"
+    assert [type(r) for r in records] == [PublishEnded]  # type: ignore[attr-defined]

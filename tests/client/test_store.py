@@ -133,6 +133,7 @@ def test_new_store_creates_the_file_with_the_schema(path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert db.execute("PRAGMA locking_mode").fetchone() == ("exclusive",)
         assert db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+        assert db.execute("PRAGMA page_size").fetchone() == (1024,)  # (cheaper commits)
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_schema")}
         assert {"meta", "outgoing", "inbound_qos2", "subscriptions"} <= tables
         assert db.execute("SELECT schema_version, client_id, started FROM meta").fetchall() == [
@@ -151,6 +152,23 @@ def test_an_empty_existing_file_becomes_a_store(path: Path) -> None:
         store.apply([SessionStarted("c")])
     with SQLiteStore(path) as store:
         assert store.load() == [SessionStarted("c")]
+
+
+def test_a_store_made_with_larger_pages_keeps_them(path: Path) -> None:
+    # A store made before 1 KiB pages (SQLite's default of 4 KiB) opens as it is.
+    with SQLiteStore(path) as store:
+        store.apply([SessionStarted("c")])
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode = DELETE")  # (the page size of a WAL file cannot change)
+    db.execute("PRAGMA page_size = 4096")
+    db.execute("VACUUM")
+    db.close()
+    with SQLiteStore(path) as store:
+        assert db_of(store).execute("PRAGMA page_size").fetchone() == (4096,)
+        assert store.load() == [SessionStarted("c")]
+        store.apply([SessionStarted("d")])
+    with SQLiteStore(path) as store:
+        assert store.load() == [SessionStarted("d")]
 
 
 def test_synchronous_full(path: Path) -> None:
