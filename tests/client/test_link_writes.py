@@ -12,6 +12,7 @@ from asyncmqtt.protocol.events import Event
 from asyncmqtt.protocol.packets import ConnAck
 
 V5 = ProtocolVersion.V5
+ACCEPTED = ConnAck(False, 0)
 
 
 class RecordingTransport(asyncio.Transport):
@@ -44,6 +45,18 @@ async def connected_link() -> tuple[Link, RecordingTransport, list[Event]]:
 async def one_loop_turn() -> None:
     # What is under test is "when the loop next turns"; sleep(0) is exactly one turn.
     await asyncio.sleep(0)
+
+
+def wake_publisher(link: Link, topic: str, count: int = 1) -> None:
+    """Queue a publisher's wake-up (as ``set_result`` does): it publishes ``count`` QoS 1
+    messages on ``topic`` the way ``publish_nowait`` does."""
+
+    def publish() -> None:
+        for _ in range(count):
+            link.conn.publish(topic, b"x", 1, now=link.now())
+            link.flush_soon(1)
+
+    asyncio.get_running_loop().call_soon(publish)
 
 
 async def test_a_lone_qos0_publish_is_written_at_once() -> None:
@@ -81,13 +94,7 @@ async def test_publishes_of_woken_publishers_are_written_in_the_turn_they_run() 
     # What the client does when PUBACKs resolve publishers' futures: their wake-ups are
     # queued first, then flush_next_turn, so what they publish goes in that same turn.
     link, transport, _ = await connected_link()
-
-    def woken_publisher() -> None:
-        for _ in range(2):
-            link.conn.publish("t/w", b"x", 1, now=link.now())
-            link.flush_soon(1)
-
-    asyncio.get_running_loop().call_soon(woken_publisher)  # (as set_result queues a wake-up)
+    wake_publisher(link, "t/w", 2)
     link.flush_next_turn()
     link.flush_next_turn()  # (once scheduled, not again)
     await one_loop_turn()
@@ -97,12 +104,7 @@ async def test_publishes_of_woken_publishers_are_written_in_the_turn_they_run() 
 
 async def test_without_the_flush_for_woken_publishers_their_publishes_wait_a_turn() -> None:
     link, transport, _ = await connected_link()
-
-    def woken_publisher() -> None:
-        link.conn.publish("t/w", b"x", 1, now=link.now())
-        link.flush_soon(1)
-
-    asyncio.get_running_loop().call_soon(woken_publisher)
+    wake_publisher(link, "t/w")
     await one_loop_turn()
     assert transport.writes == []
     await one_loop_turn()
@@ -142,9 +144,10 @@ class Log:
         self.entries.append(("store", list(records)))  # type: ignore[call-overload]
 
 
-async def test_records_are_stored_before_the_bytes_that_depend_on_them_are_written() -> None:
+def recording_link(connack: ConnAck = ACCEPTED) -> tuple[Link, Log]:
+    """A connected link whose session records, with a ``Log`` as its store and transport."""
     from asyncmqtt.protocol.config import ClientConfig
-    from asyncmqtt.protocol.session import PublishAccepted, PublishSent, Session
+    from asyncmqtt.protocol.session import Session
 
     log = Log()
     conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
@@ -152,9 +155,16 @@ async def test_records_are_stored_before_the_bytes_that_depend_on_them_are_writt
     transport = RecordingTransport()
     transport.write = lambda data: log.entries.append(("write", bytes(data)))  # type: ignore[method-assign]
     link.connection_made(transport)
-    link.data_received(encode(ConnAck(False, 0), V5))
+    link.data_received(encode(connack, V5))
     log.entries.clear()
-    handle = conn.publish("t", b"x", 1, now=link.now())
+    return link, log
+
+
+async def test_records_are_stored_before_the_bytes_that_depend_on_them_are_written() -> None:
+    from asyncmqtt.protocol.session import PublishAccepted, PublishSent
+
+    link, log = recording_link()
+    handle = link.conn.publish("t", b"x", 1, now=link.now())
     assert handle is not None
     link.flush()
     [(first, records), (second, _data)] = log.entries
@@ -215,19 +225,11 @@ async def test_bytes_do_not_leave_when_the_store_cannot_keep_their_records() -> 
     assert len(transport.writes) == 1  # the CONNECT only: nothing the store did not keep
 
 
-async def recording_link() -> tuple[Link, Log]:
-    from asyncmqtt.protocol.config import ClientConfig
-    from asyncmqtt.protocol.session import Session
-
-    log = Log()
-    conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
-    link = Link(conn, lambda events: None, log)
-    transport = RecordingTransport()
-    transport.write = lambda data: log.entries.append(("write", bytes(data)))  # type: ignore[method-assign]
-    link.connection_made(transport)
-    link.data_received(encode(ConnAck(False, 0), V5))
-    conn.publish("t", b"x", 1, now=link.now())
-    link.flush()  # stores PublishAccepted + PublishSent, writes packet id 1
+def in_flight_link() -> tuple[Link, Log]:
+    """A recording link with one QoS 1 publish in flight (packet id 1), stored and written."""
+    link, log = recording_link()
+    link.conn.publish("t", b"x", 1, now=link.now())
+    link.flush()
     log.entries.clear()
     return link, log
 
@@ -235,15 +237,10 @@ async def recording_link() -> tuple[Link, Log]:
 async def test_endings_wait_for_the_flush_scheduled_for_the_next_turn() -> None:
     from asyncmqtt.protocol.session import PublishAccepted, PublishEnded, PublishSent
 
-    link, log = await recording_link()
-
-    def woken_publisher() -> None:
-        link.conn.publish("t", b"y", 1, now=link.now())
-        link.flush_soon(1)
-
+    link, log = in_flight_link()
     # As the client does when a PUBACK resolves a publisher's future: its wake-up is queued,
     # then the flush for the next turn.
-    asyncio.get_running_loop().call_soon(woken_publisher)
+    wake_publisher(link, "t")
     link.flush_next_turn()
     link.data_received(b"\x40\x02\x00\x01")
     assert log.entries == []  # the ending waits: no transaction of its own
@@ -257,7 +254,7 @@ async def test_endings_wait_for_the_flush_scheduled_for_the_next_turn() -> None:
 async def test_endings_are_stored_at_once_when_no_flush_is_scheduled() -> None:
     from asyncmqtt.protocol.session import PublishEnded
 
-    link, log = await recording_link()
+    link, log = in_flight_link()
     link.data_received(b"\x40\x02\x00\x01")
     [(kind, records)] = log.entries
     assert kind == "store"
@@ -265,15 +262,11 @@ async def test_endings_are_stored_at_once_when_no_flush_is_scheduled() -> None:
 
 
 async def test_endings_are_stored_at_once_while_the_connection_closes() -> None:
-    from asyncmqtt.protocol.config import ClientConfig
     from asyncmqtt.protocol.properties import Properties
-    from asyncmqtt.protocol.session import PublishEnded, Session
+    from asyncmqtt.protocol.session import PublishEnded
 
-    log = Log()
-    conn = ClientConnection(ClientConfig(client_id="c"), Session(recording=True))
-    link = Link(conn, lambda events: None, log)
-    link.connection_made(RecordingTransport())
-    link.data_received(encode(ConnAck(False, 0, Properties(receive_maximum=1)), V5))
+    link, log = recording_link(ConnAck(False, 0, Properties(receive_maximum=1)))
+    conn = link.conn
     conn.publish("t", b"x", 1, now=link.now())  # in flight
     queued = conn.publish("t", b"y", 1, now=link.now())  # waits for the slot
     assert queued is not None
@@ -283,6 +276,6 @@ async def test_endings_are_stored_at_once_while_the_connection_closes() -> None:
     conn.disconnect(now=link.now())
     assert conn.withdraw(queued)  # its ending is the only new record
     link.flush()  # the last flush of the connection: nothing may wait for a later one
-    [(kind, records)] = log.entries
-    assert kind == "store"
+    [(first, records), (second, _disconnect)] = log.entries
+    assert (first, second) == ("store", "write")
     assert [type(r) for r in records] == [PublishEnded]  # type: ignore[attr-defined]
