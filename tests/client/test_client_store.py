@@ -131,6 +131,11 @@ def test_a_publish_made_while_disconnected_is_stored_before_the_reconnect(
             await withdrawn
         await asyncio.sleep(0)  # (one loop turn: the store is written once per turn)
         store.close()  # the process dies during the outage
+        # (and its tasks with it: none is left pending when the loop closes)
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     run_virtual(offline_publishes())
     with SQLiteStore(path) as store:
