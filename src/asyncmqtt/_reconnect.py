@@ -20,10 +20,14 @@ class Reconnect:
 
     After a failed attempt or a lost connection the client waits, then tries again. The wait
     is drawn uniformly between 0 and a ceiling (``jitter=True``: "full jitter", so that many
-    clients of one broker do not all come back at once) or is the ceiling itself; the ceiling
-    starts at ``initial_delay`` seconds and is multiplied by ``multiplier`` after each failure,
-    up to ``max_delay``. A connection that stays up for ``stable_after`` seconds starts the
-    delays afresh. ``max_attempts``: failed attempts in a row before giving up (None: never).
+    clients of one broker do not all come back at once) or is the ceiling itself. Without
+    jitter the ceiling starts at ``initial_delay`` seconds and is multiplied by ``multiplier``
+    after each failure, up to ``max_delay``. With jitter it follows the time waited, not the
+    number of attempts: ``initial_delay + (multiplier - 1) * waited`` (up to ``max_delay``),
+    which is the same schedule when every wait is the whole ceiling, but stays short after
+    short draws, so a client that tried often during a brief outage does not then wait long
+    after it. A connection that stays up for ``stable_after`` seconds starts the delays
+    afresh. ``max_attempts``: failed attempts in a row before giving up (None: never).
     """
 
     initial_delay: float = 0.5
@@ -62,7 +66,15 @@ class Reconnect:
 
         ``uniform`` gives numbers in [0, 1): the source of the jitter.
         """
-        ceiling = self.initial_delay
+        initial, growth, maximum, jitter = (
+            self.initial_delay,
+            self.multiplier - 1,
+            self.max_delay,
+            self.jitter,
+        )
+        waited = 0.0
         while True:
-            yield uniform() * ceiling if self.jitter else ceiling
-            ceiling = min(self.max_delay, ceiling * self.multiplier)
+            ceiling = min(maximum, initial + growth * waited)
+            delay = uniform() * ceiling if jitter else ceiling
+            waited += delay
+            yield delay

@@ -20,7 +20,7 @@ True) or leaves them to the client (False).
 Reconnecting (``Reconnect``, opt-in): a failed attempt that retrying may fix (the broker is
 down, busy, unreachable) is retried after a delay from ``Reconnect.delays``: exponential
 backoff with full jitter (each delay drawn uniformly below the current ceiling, so that many
-clients of one broker spread out), the ceiling multiplied after each failure up to
+clients of one broker spread out), the ceiling growing with the time waited up to
 ``max_delay``. A refusal that retrying cannot fix (bad credentials, not authorized, banned,
 identifier rejected, unsupported protocol version, an untrusted certificate) raises at once.
 The first connection retries this way inside ``connect``; when an established connection is

@@ -29,8 +29,20 @@ def test_delays_grow_to_the_ceiling_and_jitter_draws_below_it() -> None:
     policy = Reconnect(initial_delay=1.0, max_delay=8.0, multiplier=2.0, jitter=False)
     delays = policy.delays()
     assert [next(delays) for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    # With jitter the ceiling is 1.0 + (2.0 - 1) * the time waited so far: 1.0, 1.5, 2.25, ...
     jittered = Reconnect(initial_delay=1.0, max_delay=8.0).delays(lambda: 0.5)
-    assert [next(jittered) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert [next(jittered) for _ in range(4)] == [0.5, 0.75, 1.125, 1.6875]
+    assert [next(jittered) for _ in range(8)][-1] == 4.0  # (half the ceiling of 8.0)
+
+
+def test_after_short_jittered_waits_the_ceiling_stays_short() -> None:
+    # Five attempts that drew almost nothing took 0.05 s: the sixth wait stays near the
+    # initial delay instead of a ceiling doubled five times (32 s).
+    draws = iter([0.01] * 5 + [1.0])
+    delays = Reconnect(initial_delay=1.0, max_delay=60.0).delays(lambda: next(draws))
+    short = [next(delays) for _ in range(5)]
+    assert sum(short) < 0.06
+    assert next(delays) == pytest.approx(1.0 + sum(short))
 
 
 @pytest.mark.parametrize(

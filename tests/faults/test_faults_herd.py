@@ -5,10 +5,11 @@ the broker at the same instant (SIGTERM); it stays down for DOWN seconds and com
 same port. Every client must reconnect, and the moments they do must show the jitter.
 
 The policy: ``Reconnect(initial_delay=1.0, max_delay=2.0, jitter=True)``: the wait before each
-attempt is drawn uniformly below a ceiling that starts at 1 s and doubles up to 2 s ("full
-jitter"). The first attempt of each client comes a uniform [0, 1) s after the loss; those that
-come before the broker is back wait again a uniform [0, 2) s. So the returns spread over about
-0.5 .. 3 s after the loss, roughly 10 to 20 clients per 50 ms at the densest. Without jitter
+attempt is drawn uniformly below a ceiling ("full jitter") of 1 s plus the time already waited,
+up to 2 s. The first attempt of each client comes a uniform [0, 1) s after the loss; one that
+comes at w s, before the broker is back, waits again a uniform [0, 1 + w) s. So the returns
+spread over about 0.5 .. 2.5 s after the loss, roughly 10 to 20 clients per 50 ms at the
+densest. Without jitter
 all of them would attempt at the same instants (1 s, then 3 s after the loss) and come back
 within a few milliseconds of each other. The assertions leave wide room on both sides: the
 returns span at least half the initial delay, and no 50 ms window holds a third of them.
