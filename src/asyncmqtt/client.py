@@ -582,32 +582,30 @@ class Client:
         number = 0 if conn is None else conn.number
         nowait = self._waiters.nowait
         telemetry = self._telemetry
-        acknowledged = 0  # QoS 1/2 publishes completed, added to the stats once per batch
-        try:
-            for event in events:
-                if type(event) is MessageReceived:
-                    message = make_message(event.publish, number)
-                    if telemetry is not None:
-                        telemetry.message_received(message)
-                    route(message)
-                elif type(event) is PublishCompleted and event.reason_code < 0x80:
-                    handle = event.handle
-                    qos = handle.packet.qos  # (0: a QoS 0 one queued offline says it was written)
-                    if qos:
-                        acknowledged += 1
-                    # (A handle is in one of the two dicts at most: publish_nowait's first.)
-                    if (outcome := nowait.pop(handle, None)) is not None:
-                        if not outcome.done():  # (one its owner cancelled wants nothing more)
-                            outcome.set_result(event.reason_code if qos else None)
-                    elif (future := publishes.pop(handle, None)) is not None and not future.done():
-                        future.set_result(event)
-                    else:
-                        self._waiters.publish_ended(event)
+        stats = self._stats
+        acknowledged = False  # a QoS 1/2 publish completed: its publisher may be woken
+        for event in events:
+            if type(event) is MessageReceived:
+                message = make_message(event.publish, number)
+                if telemetry is not None:
+                    telemetry.message_received(message)
+                route(message)
+            elif type(event) is PublishCompleted and event.reason_code < 0x80:
+                handle = event.handle
+                qos = handle.packet.qos  # (0: a QoS 0 one queued offline says it was written)
+                if qos:
+                    stats.publishes_acknowledged += 1
+                    acknowledged = True
+                # (A handle is in one of the two dicts at most: publish_nowait's first.)
+                if (outcome := nowait.pop(handle, None)) is not None:
+                    if not outcome.done():  # (one its owner cancelled wants nothing more)
+                        outcome.set_result(event.reason_code if qos else None)
+                elif (future := publishes.pop(handle, None)) is not None and not future.done():
+                    future.set_result(event)
                 else:
-                    self._handle_event(event)
-        finally:
-            if acknowledged:
-                self._stats.publishes_acknowledged += acknowledged
+                    self._waiters.publish_ended(event)
+            else:
+                self._handle_event(event)
         if acknowledged and (link := self._link) is not None:
             # The publishers just woken mostly publish again when they run: the flush that
             # writes what they publish is scheduled now, to run right after them.

@@ -556,14 +556,7 @@ class Router:
             and not self.backlog
             and (not everything._limit or len(everything) < everything._limit)
         ):
-            # The aiomqtt 2.x case: one stream of everything. (``_put`` inline, a Python call
-            # less per message.)
-            items = everything._items
-            if items is None:
-                items = everything._items = deque()
-            items.append(message)
-            if everything._getters:
-                everything._wake_one()
+            everything._put(message)  # the aiomqtt 2.x case: one stream of everything
             if message.qos and self._counts:
                 self.unacknowledged += 1
             return

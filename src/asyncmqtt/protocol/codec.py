@@ -1524,15 +1524,15 @@ class Decoder:
         """Choose the fast paths' tables: off until the version is known, and for a maximum
         packet size below the largest packet they accept (129 bytes), which only the general
         path measures."""
+        version, limit = self.version, self._max_packet_size
         self._fast_publish: tuple[tuple[int, bool, bool, int, bool] | None, ...]
-        self._fast_acks: tuple[tuple[type[tuple[int, int, Properties]], IntEnum] | None, ...]
-        if self.version is None or self._max_packet_size < 129:
-            self._fast_publish = self._fast_acks = _FAST_PATH_OFF
-            if self.version is not None and self._max_packet_size >= 4:
-                self._fast_acks = _FAST_ACKS
+        if version is None or limit < 129:
+            self._fast_publish = _FAST_PATH_OFF
         else:
-            self._fast_publish = _FAST_PUBLISH_V5 if self.version is _V5 else _FAST_PUBLISH_V3
-            self._fast_acks = _FAST_ACKS
+            self._fast_publish = _FAST_PUBLISH_V5 if version is _V5 else _FAST_PUBLISH_V3
+        self._fast_acks: tuple[tuple[type[tuple[int, int, Properties]], IntEnum] | None, ...] = (
+            _FAST_PATH_OFF if version is None or limit < 4 else _FAST_ACKS
+        )
 
     # ------------------------------------------------------------------------- general path
 

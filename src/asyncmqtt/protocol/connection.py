@@ -126,7 +126,12 @@ from .packets import (
     Unsubscribe,
 )
 from .properties import NO_PROPERTIES, Properties
-from .session import (
+from .session import (  # (the _-named ones: Stage members as module constants)
+    _AWAITING_PUBACK,
+    _AWAITING_PUBCOMP,
+    _AWAITING_PUBREC,
+    _DONE,
+    _PENDING,
     MAX_PACKET_ID,
     InboundQoS2Received,
     InboundQoS2Released,
@@ -137,7 +142,6 @@ from .session import (
     PublishSent,
     PublishUnsent,
     Session,
-    Stage,
 )
 from .topics import parse_shared_subscription, validate_topic_filter, validate_topic_name
 
@@ -189,11 +193,7 @@ _IDLE: Final = ConnectionState.IDLE
 _CONNECTING: Final = ConnectionState.CONNECTING
 _CONNECTED: Final = ConnectionState.CONNECTED
 _CLOSED: Final = ConnectionState.CLOSED
-_PENDING: Final = Stage.PENDING
-_AWAITING_PUBACK: Final = Stage.AWAITING_PUBACK
-_AWAITING_PUBREC: Final = Stage.AWAITING_PUBREC
-_AWAITING_PUBCOMP: Final = Stage.AWAITING_PUBCOMP
-_DONE: Final = Stage.DONE
+# (The Stage members likewise, imported from session.py.)
 
 
 class ClientConnection:
